@@ -1,0 +1,269 @@
+"""The ``dmux`` command line: thin typer commands that parse, call one function, report.
+
+Exit codes: 0 success; 1 a user error (unknown name, bad input, not inside tmux);
+2 the Docker engine or the tmux server cannot be reached; 3 anything else (a bug, or an
+engine or tmux failure dmux cannot explain).
+"""
+
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import click
+import typer
+
+from dmux_async.errors import DmuxError, ExitCode
+
+if TYPE_CHECKING:
+    from dmux_async import commands
+
+T = TypeVar("T")
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 success; 1 user error (unknown name, bad input, not inside tmux); "
+    "2 Docker engine or tmux server unreachable; 3 unexpected failure."
+)
+
+app = typer.Typer(
+    name="dmux",
+    help="Docker + tmux: throw-away containers in tmux panes, frozen with docker pause.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How dmux was called: the caller's environment and folder, and the global options."""
+
+    environ: Mapping[str, str]
+    cwd: str
+    socket_name: str | None = None
+    socket_path: str | None = None
+
+
+SocketName = Annotated[str | None, typer.Option("-L", "--socket-name", help="tmux -L NAME")]
+SocketPath = Annotated[str | None, typer.Option("-S", "--socket-path", help="tmux -S PATH")]
+Target = Annotated[
+    str | None,
+    typer.Option("-t", "--target", help="tmux target pane or SESSION:WINDOW to act from"),
+]
+Name = Annotated[str | None, typer.Argument(help="container name or id prefix")]
+AsJson = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context, socket_name: SocketName = None, socket_path: SocketPath = None
+) -> None:
+    """Docker + tmux: throw-away containers in tmux panes, frozen with docker pause."""
+    base: Invocation = ctx.obj
+    ctx.obj = Invocation(base.environ, base.cwd, socket_name, socket_path)
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def init(
+    ctx: typer.Context,
+    command: Annotated[list[str] | None, typer.Argument(help="command instead of the image's")] = None,
+    image: Annotated[str, typer.Option("-i", "--image", help="image to run")] = "ubuntu",
+    name: Annotated[str | None, typer.Option("-n", "--name", help="container name")] = None,
+    volume: Annotated[list[str] | None, typer.Option("-v", "--volume", help="bind mount")] = None,
+    env: Annotated[list[str] | None, typer.Option("-e", "--env", help="KEY=VALUE")] = None,
+    workdir: Annotated[str | None, typer.Option("-w", "--workdir")] = None,
+    split: Annotated[str, typer.Option("--split", help="right, below or window")] = "right",
+    no_auto_pause: Annotated[
+        bool, typer.Option("--no-auto-pause", help="keep running when its pane closes")
+    ] = False,
+    target: Target = None,
+    as_json: AsJson = False,
+) -> None:
+    """Split the current window and run a fresh container attached in the new pane."""
+    from dmux_async import commands
+    from dmux_async.panes import Split
+
+    call: Invocation = ctx.obj
+    request = commands.InitRequest(
+        image=image,
+        name=name,
+        command=list(command or []),
+        env=list(env or []),
+        volumes=[_absolute_volume(v, call.cwd) for v in volume or []],
+        workdir=workdir,
+        split=_choice(Split, split, "--split"),
+        auto_pause=not no_auto_pause,
+    )
+    _report(_run(ctx, target, lambda c: commands.init(c, request)), as_json)
+
+
+@app.command()
+def stop(ctx: typer.Context, name: Name = None, target: Target = None) -> None:
+    """Freeze a container (docker pause) and close its pane."""
+    from dmux_async import commands
+
+    _report(_run(ctx, target, lambda c: commands.stop(c, name)), False)
+
+
+@app.command()
+def start(
+    ctx: typer.Context, name: Name = None, target: Target = None, as_json: AsJson = False
+) -> None:
+    """Resume a container into a fresh pane (or focus the pane that shows it)."""
+    from dmux_async import commands
+
+    _report(_run(ctx, target, lambda c: commands.start(c, name)), as_json)
+
+
+@app.command()
+def delete(ctx: typer.Context, name: Name = None, target: Target = None) -> None:
+    """Remove a container, whatever its state, and close its pane."""
+    from dmux_async import commands
+
+    _report(_run(ctx, target, lambda c: commands.delete(c, name)), False)
+
+
+@app.command()
+def save(
+    ctx: typer.Context,
+    args: Annotated[list[str], typer.Argument(metavar="[NAME] IMAGE[:TAG]")],
+    target: Target = None,
+) -> None:
+    """Commit a container as an image, so that what was tried can be kept."""
+    from dmux_async import commands
+
+    if len(args) > 2:
+        raise click.UsageError("save takes at most two arguments: [NAME] IMAGE[:TAG]")
+
+    name, image = (None, args[0]) if len(args) == 1 else (args[0], args[1])
+    outcome = _run(ctx, target, lambda c: commands.save(c, name, image))
+    typer.echo(outcome.detail)
+
+
+@app.command("ls")
+def list_containers(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON, schema in the README")] = False,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="names only")] = False,
+) -> None:
+    """List this tmux server's dmux containers and their state."""
+    from dmux_async import commands, listing
+
+    rows = _run(ctx, None, commands.rows)
+
+    if as_json:
+        typer.echo(listing.as_json(rows))
+    elif quiet:
+        typer.echo(listing.as_names(rows)) if rows else None
+    else:
+        typer.echo(listing.as_table(rows))
+
+
+def run_cli(argv: list[str], environ: Mapping[str, str], cwd: str) -> int:
+    """Run one dmux command line; returns its exit code, never raises."""
+    command = typer.main.get_command(app)
+
+    try:
+        command.main(argv, prog_name="dmux", standalone_mode=False,
+                     obj=Invocation(environ, cwd))
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        _fail(f"{exc.format_message()} (see `dmux --help`)")
+        return ExitCode.USER_ERROR
+    except (click.Abort, KeyboardInterrupt):
+        _fail("interrupted")
+        return 130
+    except DmuxError as exc:
+        _fail(str(exc))
+        return exc.exit_code
+    except Exception as exc:  # a bug: one line for the user, the traceback on request
+        if environ.get("DMUX_DEBUG"):
+            raise
+
+        _fail(f"unexpected {type(exc).__name__}: {exc} (set DMUX_DEBUG=1 for a traceback)")
+        return ExitCode.INTERNAL
+
+    return ExitCode.OK
+
+
+def main() -> int:
+    """Entry point when no watcher takes the command: run it in this process."""
+    from dmux_async.logs import configure
+
+    configure(os.environ)
+    return run_cli(sys.argv[1:], os.environ, os.getcwd())
+
+
+def _run(
+    ctx: typer.Context, target: str | None, action: "Callable[[commands.Context], Awaitable[T]]"
+) -> T:
+    """Connect to the engine and tmux, run ``action``, and unwrap task-group errors."""
+    import anyio
+
+    from dmux_async import commands
+    from dmux_async.place import find_place
+
+    call: Invocation = ctx.obj
+    place = find_place(call.environ, call.socket_name, call.socket_path, target)
+
+    async def session() -> T:
+        async with commands.open_context(place, call.environ) as context:
+            return await action(context)
+
+    try:
+        return anyio.run(session)
+    except BaseExceptionGroup as group:
+        raise _first_dmux_error(group) from group
+
+
+def _first_dmux_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first_dmux_error(exc)
+
+        if isinstance(exc, DmuxError):
+            return exc
+
+    return group.exceptions[0]
+
+
+def _report(outcome: "commands.Outcome", as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(asdict(outcome)))
+        return
+
+    typer.echo(outcome.name)
+
+    if outcome.action == "already-paused":
+        typer.echo(f"dmux: {outcome.name} was already paused", err=True)
+
+
+def _choice(kind: type[T], value: str, option: str) -> T:
+    try:
+        return kind(value)  # type: ignore[call-arg]
+    except ValueError:
+        choices = ", ".join(str(v) for v in kind)  # type: ignore[attr-defined]
+        raise click.UsageError(f"{option} must be one of {choices}, not {value!r}") from None
+
+
+def _absolute_volume(spec: str, cwd: str) -> str:
+    """A relative host path in ``-v`` is relative to the caller's folder, as in the docker CLI."""
+    host, sep, rest = spec.partition(":")
+
+    if sep and host.startswith("."):
+        return f"{os.path.normpath(os.path.join(cwd, host))}:{rest}"
+
+    return spec
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"dmux: {message}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

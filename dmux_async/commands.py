@@ -1,0 +1,384 @@
+"""What each dmux command does, as async functions over one engine and one tmux server.
+
+The command line and the watcher both call these. Every change is made under the server's
+lock (see :mod:`dmux_async.lock`), reading the engine and tmux afresh each time.
+"""
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+
+import anyio
+import structlog
+
+from dmux_async import names
+from dmux_async.engine import Engine, Spec, connect
+from dmux_async.errors import UserError
+from dmux_async.lock import server_lock
+from dmux_async.model import Container, Pane, State, panes_of, state_of
+from dmux_async.panes import Layout, Split, Tmux
+from dmux_async.place import Place
+
+log = structlog.get_logger("dmux")
+
+# The attach client in a pane must not hold back keys shells use. Docker's default detach
+# sequence starts with ctrl-p (history-up); ctrl-] is bound to almost nothing. Closing the
+# pane is dmux's way to detach.
+DETACH_KEYS = "ctrl-],ctrl-]"
+START_TIMEOUT = 20.0
+_POLL = 0.02
+NOT_IN_TMUX = (
+    "not inside tmux: run dmux from a tmux pane, or pass -t SESSION:WINDOW "
+    "(and -L NAME or -S PATH to pick the tmux server)"
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every command works with: where it runs, the engine, the tmux server."""
+
+    place: Place
+    environ: Mapping[str, str]
+    engine: Engine
+    tmux: Tmux
+
+
+@dataclass(frozen=True)
+class InitRequest:
+    """``dmux init`` options, in ``docker run`` terms."""
+
+    image: str
+    name: str | None = None
+    command: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    split: Split = Split.RIGHT
+    auto_pause: bool = True
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command did to one container."""
+
+    name: str
+    id: str
+    action: str
+    pane: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of ``dmux ls``."""
+
+    container: Container
+    state: State
+    pane: Pane | None
+
+
+@asynccontextmanager
+async def open_context(place: Place, environ: Mapping[str, str]) -> AsyncIterator[Context]:
+    async with connect(place.socket_path, environ) as engine:
+        yield Context(place, environ, engine, Tmux(place.socket_path))
+
+
+async def init(ctx: Context, request: InitRequest) -> Outcome:
+    """Create a container and start it attached in a new pane beside the current one."""
+    anchor = _anchor(ctx)
+    await ctx.tmux.describe(anchor)  # a bad -t fails here, before anything is made
+
+    async with _locked(ctx):
+        taken = {c.name for c in await ctx.engine.containers()}
+        name = names.check_name(request.name) if request.name else names.generate_name(taken)
+        spec = _spec(ctx, request, name)
+        container_id = await ctx.engine.create(spec)
+        pane = await _open_or_remove(ctx, anchor, request.split, container_id, name)
+
+    status = await _wait_started(ctx, container_id, name, pane)
+    log.info("container_created", container=name, pane=pane, image=request.image)
+    return Outcome(name, container_id, "created", pane, status)
+
+
+async def stop(ctx: Context, query: str | None) -> Outcome:
+    """Freeze a container with ``docker pause`` and close its pane."""
+    async with _locked(ctx):
+        container, layout = await _resolve(ctx, query, "stop", _stoppable)
+
+        if container.status == "paused":
+            return Outcome(container.name, container.id, "already-paused")
+
+        if container.status not in ("running", "restarting"):
+            raise UserError(
+                f"{container.name} is not running ({container.status}): nothing to freeze; "
+                f"`dmux start {container.name}` runs it again"
+            )
+
+        await ctx.engine.pause(container.id)
+        await _close_panes(ctx, container, layout)
+
+    log.info("container_paused", container=container.name, reason="stop")
+    return Outcome(container.name, container.id, "paused")
+
+
+async def start(ctx: Context, query: str | None) -> Outcome:
+    """Show a container in a fresh pane: unpause it, attach to it, or run it again."""
+    async with _locked(ctx):
+        container, layout = await _resolve(ctx, query, "start", _startable)
+        shown = panes_of(container, layout.tagged)
+
+        if shown:
+            await ctx.tmux.focus(shown[0].pane_id)
+            return Outcome(container.name, container.id, "focused", shown[0].pane_id)
+
+        anchor = _anchor(ctx)
+        pane = await _show(ctx, container, anchor)
+
+    if container.status in ("exited", "created", "dead"):
+        status = await _wait_started(ctx, container.id, container.name, pane, remove=False)
+        return Outcome(container.name, container.id, "restarted", pane, status)
+
+    log.info("container_resumed", container=container.name, pane=pane)
+    return Outcome(container.name, container.id, "resumed", pane)
+
+
+async def delete(ctx: Context, query: str | None) -> Outcome:
+    """Remove a container, whatever its state, and close its pane."""
+    async with _locked(ctx):
+        container, layout = await _resolve(ctx, query, "delete", _shown_here)
+        await ctx.engine.remove(container.id)
+        await _close_panes(ctx, container, layout)
+
+    log.info("container_removed", container=container.name, reason="delete")
+    return Outcome(container.name, container.id, "removed")
+
+
+async def save(ctx: Context, query: str | None, image: str) -> Outcome:
+    """Commit a container's filesystem as an image."""
+    repository, tag = split_image(image)
+    container, _ = await _resolve(ctx, query, "save", _shown_here)
+    image_id = await ctx.engine.commit(container.id, repository, tag)
+    log.info("container_saved", container=container.name, image=f"{repository}:{tag}")
+    return Outcome(container.name, container.id, "saved", detail=image_id)
+
+
+async def rows(ctx: Context) -> list[Row]:
+    """Every dmux container of this tmux server with its state and pane."""
+    containers, layout = await _snapshot(ctx)
+    listed = []
+
+    for container in sorted(containers, key=lambda c: c.created):
+        shown = panes_of(container, layout.tagged)
+        state = state_of(container, layout.tagged)
+        listed.append(Row(container, state, shown[0] if shown else None))
+
+    return listed
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """``repo[:tag]`` into its parts; the tag defaults to ``latest``, like Docker's."""
+    repository, sep, tag = image.rpartition(":")
+
+    if not sep or "/" in tag:
+        repository, tag = image, "latest"
+
+    if not repository or any(ch.isspace() or ch.isupper() for ch in repository) or not tag:
+        raise UserError(f"invalid image name {image!r}: use lowercase REPOSITORY[:TAG]")
+
+    return repository, tag
+
+
+def _anchor(ctx: Context) -> str:
+    if ctx.place.anchor is None:
+        raise UserError(NOT_IN_TMUX)
+
+    return ctx.place.anchor
+
+
+def _locked(ctx: Context) -> AbstractAsyncContextManager[None]:
+    return server_lock(ctx.environ, ctx.place.socket_path)
+
+
+def _spec(ctx: Context, request: InitRequest, name: str) -> Spec:
+    return Spec(
+        name=name,
+        image=request.image,
+        tmux=ctx.place.socket_path,
+        command=request.command,
+        env=_env(request.env, ctx.environ),
+        volumes=request.volumes,
+        workdir=request.workdir,
+        auto_pause=request.auto_pause,
+    )
+
+
+def _env(pairs: list[str], environ: Mapping[str, str]) -> list[str]:
+    """``-e KEY=VALUE`` as given; ``-e KEY`` takes the caller's value, like ``docker run``."""
+    resolved = []
+
+    for pair in pairs:
+        key, sep, _ = pair.partition("=")
+
+        if not key:
+            raise UserError(f"invalid environment variable {pair!r}: use KEY=VALUE or KEY")
+
+        if sep:
+            resolved.append(pair)
+        elif key in environ:
+            resolved.append(f"{key}={environ[key]}")
+
+    return resolved
+
+
+def attach_argv(ctx: Context, container_id: str, *, start: bool) -> list[str]:
+    """The pane's program: the ``docker`` client attached to the container's terminal."""
+    verb = ["start", "-ai"] if start else ["attach"]
+    return ["docker", "-H", ctx.engine.host, *verb, "--detach-keys", DETACH_KEYS, container_id]
+
+
+async def _open_or_remove(
+    ctx: Context, anchor: str, split: Split, container_id: str, name: str
+) -> str:
+    """Open and tag the pane of a new container; remove the container if that fails."""
+    try:
+        pane = await ctx.tmux.open(anchor, split, attach_argv(ctx, container_id, start=True))
+        await ctx.tmux.tag(pane, container_id, name)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await ctx.engine.remove(container_id)
+        raise
+
+    return pane
+
+
+async def _show(ctx: Context, container: Container, anchor: str) -> str:
+    """Open a tagged pane on a container that has none, unpausing it first if frozen."""
+    start = container.status in ("exited", "created", "dead")
+
+    if container.status == "paused":
+        await ctx.engine.unpause(container.id)
+
+    try:
+        pane = await ctx.tmux.open(anchor, Split.RIGHT, attach_argv(ctx, container.id, start=start))
+        await ctx.tmux.tag(pane, container.id, container.name)
+    except BaseException:
+        if container.status == "paused":
+            with anyio.CancelScope(shield=True):
+                await ctx.engine.pause(container.id)
+        raise
+
+    return pane
+
+
+async def _wait_started(
+    ctx: Context, container_id: str, name: str, pane: str, *, remove: bool = True
+) -> str:
+    """Wait until the pane's ``docker start -ai`` has started the container.
+
+    If the pane ends first, the start failed (a command not found in the image, say):
+    report the engine's reason and, for a container made just now, remove it.
+    """
+    with anyio.move_on_after(START_TIMEOUT):
+        while True:
+            status, error = await ctx.engine.status(container_id)
+
+            if status != "created":
+                return status
+
+            layout = await ctx.tmux.layout()
+
+            if not any(p.pane_id == pane and not p.dead for p in layout.tagged):
+                await _abandon(ctx, container_id, pane, remove)
+                raise UserError(f"{name} could not start: {error or 'its pane closed first'}")
+
+            await anyio.sleep(_POLL)
+
+    return "created"
+
+
+async def _abandon(ctx: Context, container_id: str, pane: str, remove: bool) -> None:
+    with anyio.CancelScope(shield=True):
+        await ctx.tmux.close(pane, container_id)
+
+        if remove:
+            await ctx.engine.remove(container_id)
+
+
+async def _close_panes(ctx: Context, container: Container, layout: Layout) -> None:
+    for pane in panes_of(container, layout.tagged):
+        await ctx.tmux.close(pane.pane_id, container.id)
+
+
+async def _snapshot(ctx: Context) -> tuple[list[Container], Layout]:
+    """The engine's containers and tmux's panes, read at the same time."""
+    found: dict[str, object] = {}
+
+    async def read_containers() -> None:
+        found["containers"] = await ctx.engine.containers()
+
+    async def read_layout() -> None:
+        found["layout"] = await ctx.tmux.layout()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(read_containers)
+        tg.start_soon(read_layout)
+
+    return found["containers"], found["layout"]  # type: ignore[return-value]
+
+
+Candidates = Callable[[Container, Layout, str | None], bool]
+
+
+async def _resolve(
+    ctx: Context, query: str | None, verb: str, candidate: Candidates
+) -> tuple[Container, Layout]:
+    """The container a command is about: by name or id prefix, else from where it runs.
+
+    With no name: the container shown in the current pane, else the only candidate in
+    the current session, else an error that lists the candidates.
+    """
+    containers, layout = await _snapshot(ctx)
+
+    if query:
+        return names.resolve(query, containers), layout
+
+    here = await _here(ctx, layout)
+    shown = [p.container_id for p in layout.tagged if p.pane_id == here[0]]
+    current = [c for c in containers if c.id in shown]
+
+    if current:
+        return current[0], layout
+
+    candidates = [c for c in containers if candidate(c, layout, here[1])]
+    return names.pick_only(candidates, verb), layout
+
+
+async def _here(ctx: Context, layout: Layout) -> tuple[str | None, str | None]:
+    """The current pane and session: from ``-t``, else ``$TMUX_PANE``; none outside tmux."""
+    anchor = ctx.place.anchor
+
+    if anchor is None:
+        return None, None
+
+    if anchor in layout.sessions:
+        return anchor, layout.sessions[anchor]
+
+    pane, _, session = (await ctx.tmux.describe(anchor)).partition("\t")
+    return pane, session
+
+
+def _in_session(container: Container, layout: Layout, session: str | None) -> bool:
+    shown = panes_of(container, layout.tagged)
+    return any(p.session == session for p in shown) if session else bool(shown)
+
+
+def _stoppable(container: Container, layout: Layout, session: str | None) -> bool:
+    return container.status == "running" and _in_session(container, layout, session)
+
+
+def _shown_here(container: Container, layout: Layout, session: str | None) -> bool:
+    return _in_session(container, layout, session)
+
+
+def _startable(container: Container, layout: Layout, session: str | None) -> bool:
+    return not panes_of(container, layout.tagged)

@@ -1,0 +1,50 @@
+"""The errors dmux reports to its user, and the exit code of each kind."""
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of the ``dmux`` command, documented in ``--help`` and the README."""
+
+    OK = 0
+    USER_ERROR = 1
+    UNREACHABLE = 2
+    INTERNAL = 3
+
+
+class DmuxError(Exception):
+    """Root of every error dmux turns into a one-line message."""
+
+    exit_code = ExitCode.USER_ERROR
+
+
+class UserError(DmuxError):
+    """Bad input: an unknown name, an ambiguous prefix, a name already taken."""
+
+
+class ContainerGone(UserError):
+    """The container was removed, possibly behind dmux's back."""
+
+
+class EngineUnreachable(DmuxError):
+    """The Docker engine did not answer, or refused us."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+
+class TmuxUnreachable(DmuxError):
+    """The tmux server is not running or does not answer."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+
+class EngineError(DmuxError):
+    """The engine answered a request with an error we cannot blame on the user."""
+
+    exit_code = ExitCode.INTERNAL
+
+
+class TmuxError(DmuxError):
+    """tmux rejected a command."""
+
+    exit_code = ExitCode.INTERNAL
