@@ -70,7 +70,7 @@ def main_options(
 @app.command(context_settings={"allow_interspersed_args": False})
 def init(
     ctx: typer.Context,
-    command: Annotated[list[str] | None, typer.Argument(help="command instead of the image's")] = None,
+    command: Annotated[list[str] | None, typer.Argument(help="instead of the image's CMD")] = None,
     image: Annotated[str, typer.Option("-i", "--image", help="image to run")] = "ubuntu",
     name: Annotated[str | None, typer.Option("-n", "--name", help="container name")] = None,
     volume: Annotated[list[str] | None, typer.Option("-v", "--volume", help="bind mount")] = None,
