@@ -5,11 +5,13 @@ Exit codes: 0 success; 1 a user error (unknown name, bad input, not inside tmux)
 engine or tmux failure dmux cannot explain).
 """
 
+import functools
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import click
@@ -36,6 +38,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    CONSOLE = "console"
+    JSON = "json"
 
 
 @dataclass(frozen=True)
@@ -163,9 +171,38 @@ def list_containers(
         typer.echo(listing.as_table(rows))
 
 
+@app.command()
+def watch(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="reconcile once and exit")] = False,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="auto, console or json")
+    ] = "auto",
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Supervise this tmux server's containers: pause each one whose pane is gone."""
+    import anyio
+
+    from dmux_async.logs import configure
+    from dmux_async.place import find_place
+    from dmux_async.watch.supervisor import Watcher
+
+    call: Invocation = ctx.obj
+    configure(call.environ, _choice(LogFormat, log_format, "--log-format").value, log_level)
+    watcher = Watcher(find_place(call.environ, call.socket_name, call.socket_path), call.environ)
+
+    try:
+        if once:
+            anyio.run(watcher.once)
+        else:
+            anyio.run(watcher.run)
+    except BaseExceptionGroup as group:
+        raise _first_dmux_error(group) from group
+
+
 def run_cli(argv: list[str], environ: Mapping[str, str], cwd: str) -> int:
     """Run one dmux command line; returns its exit code, never raises."""
-    command = typer.main.get_command(app)
+    command = _click_command()
 
     try:
         command.main(argv, prog_name="dmux", standalone_mode=False,
@@ -189,6 +226,12 @@ def run_cli(argv: list[str], environ: Mapping[str, str], cwd: str) -> int:
         return ExitCode.INTERNAL
 
     return ExitCode.OK
+
+
+@functools.cache
+def _click_command() -> click.Command:
+    """Built once: a watcher runs many command lines through the same objects."""
+    return typer.main.get_command(app)
 
 
 def main() -> int:

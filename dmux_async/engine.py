@@ -6,12 +6,13 @@ user's terms, what a failure means.
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiodocker
+import aiohttp
 import anyio
 
 from dmux_async.errors import (
@@ -122,6 +123,29 @@ class Engine:
         with _translated(container=container_id):
             await self._docker.containers.container(container_id).delete(force=True)
 
+    async def follow_events(self, on_event: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``on_event`` for each engine event about this server's containers.
+
+        Returns when the stream ends (the engine restarted, or a proxy cut a quiet
+        connection); what happened while it was down is not replayed, so the caller
+        must re-read the state it cares about.
+        """
+        events = self._docker.events
+        subscriber = events.subscribe(create_task=False)  # type: ignore[no-untyped-call]
+        filters = json.dumps({"type": ["container"], "label": [f"{LABEL_TMUX}={self.tmux}"]})
+
+        async def stream() -> None:
+            with _translated():
+                await events.run(filters=filters)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stream)
+
+            while (event := await subscriber.get()) is not None:
+                on_event(event)
+
+            tg.cancel_scope.cancel()
+
     async def commit(self, container_id: str, repository: str, tag: str) -> str:
         """Save a container's filesystem as an image; returns the image id.
 
@@ -178,8 +202,8 @@ def _translated(
         yield
     except aiodocker.DockerError as exc:
         raise _explain(exc, container, image, name) from exc
-    except OSError as exc:
-        raise EngineUnreachable(f"cannot reach the Docker engine: {exc}") from exc
+    except (OSError, aiohttp.ClientError) as exc:
+        raise EngineUnreachable(f"lost the Docker engine: {exc!r}") from exc
 
 
 def _explain(

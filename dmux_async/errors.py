@@ -38,6 +38,13 @@ class TmuxUnreachable(DmuxError):
     exit_code = ExitCode.UNREACHABLE
 
 
+class TmuxServerGone(TmuxUnreachable):
+    """No tmux server listens on the socket: it was never started, exited or was killed.
+
+    Unlike a timeout, this is an answer: that server has no panes at all.
+    """
+
+
 class EngineError(DmuxError):
     """The engine answered a request with an error we cannot blame on the user."""
 

@@ -13,7 +13,7 @@ import anyio
 import libtmux
 from libtmux import exc as tmux_exc
 
-from dmux_async.errors import TmuxError, TmuxUnreachable, UserError
+from dmux_async.errors import TmuxError, TmuxServerGone, TmuxUnreachable, UserError
 from dmux_async.model import PANE_CONTAINER, PANE_NAME, Pane
 
 TMUX_TIMEOUT = 5.0
@@ -122,12 +122,18 @@ class Tmux:
         with contextlib.suppress(UserError):  # the pane is already gone
             await self.arun("if-shell", "-F", "-t", pane_id, shows, f"kill-pane -t {pane_id}")
 
+    async def notify(self, pane_id: str, message: str) -> None:
+        """Show a one-line message in the status line of the clients that see a pane."""
+        with contextlib.suppress(UserError):
+            escaped = message.replace("#", "##")  # tmux expands formats in messages
+            await self.arun("display-message", "-t", pane_id, "-d", "4000", "--", escaped)
+
     async def focus(self, pane_id: str) -> None:
         await self.arun("select-window", "-t", pane_id, ";", "select-pane", "-t", pane_id)
 
     def _error(self, args: tuple[str, ...], stderr: str) -> Exception:
         if any(marker in stderr for marker in _DEAD_SERVER):
-            return TmuxUnreachable(
+            return TmuxServerGone(
                 f"no tmux server is running at {self.socket_path}: start tmux, "
                 "or point dmux at a running server with -L NAME or -S PATH"
             )

@@ -1,0 +1,1 @@
+"""``dmux watch``: the supervisor that freezes a container the moment its pane is gone."""

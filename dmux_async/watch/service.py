@@ -1,0 +1,102 @@
+"""The watcher's Unix socket: runs dmux command lines for the thin ``dmux`` client.
+
+A request is one JSON object (``argv``, ``environ``, ``cwd``) and the reply one JSON
+object (``code``, ``stdout``, ``stderr``), or ``{"declined": true}`` when the client must
+run the command itself: it asked for another Docker engine than the watcher's.
+
+Requests run one at a time, in a worker thread, through the same command line code as
+``dmux`` run by hand. The command output is captured by swapping ``sys.stdout`` and
+``sys.stderr``, which is process-wide; running them one at a time keeps that safe, and
+costs little since every change takes the server lock anyway.
+"""
+
+import contextlib
+import io
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import SocketStream
+
+from dmux_async.cli import run_cli
+
+log = structlog.get_logger("dmux.watch")
+
+REQUEST_LIMIT = 1024 * 1024
+_ENGINE_VARS = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH",
+                "DOCKER_TLS_VERIFY")
+
+
+class Service:
+    """Serves command requests on one listening socket."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self._turn = anyio.Lock()
+
+    async def handle(self, stream: SocketStream) -> None:
+        async with stream:
+            try:
+                request = await _read_request(stream)
+            except (ValueError, TimeoutError, anyio.EndOfStream, anyio.BrokenResourceError) as exc:
+                log.warning("request_rejected", reason=str(exc))
+                return
+
+            reply = await self._answer(request)
+
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await stream.send(json.dumps(reply).encode())
+
+    async def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        environ = request.get("environ")
+        argv = request.get("argv")
+        cwd = request.get("cwd")
+
+        if not (isinstance(environ, dict) and isinstance(argv, list) and isinstance(cwd, str)):
+            return {"declined": True}
+
+        if any(environ.get(k) != self._environ.get(k) for k in _ENGINE_VARS):
+            return {"declined": True}  # another engine: the client runs it against that
+
+        # The thread runs to its end even if the watcher is told to stop meanwhile.
+        with anyio.CancelScope(shield=True):
+            async with self._turn:
+                reply: dict[str, Any] = await anyio.to_thread.run_sync(_run, argv, environ, cwd)
+
+        return reply
+
+
+def _run(argv: list[str], environ: dict[str, str], cwd: str) -> dict[str, Any]:
+    out, err = io.StringIO(), io.StringIO()
+    started = time.perf_counter()
+
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run_cli([str(a) for a in argv], environ, cwd)
+
+    log.info("request_handled", command=argv[:3], code=code,
+             ms=round((time.perf_counter() - started) * 1000, 1))
+    return {"code": int(code), "stdout": out.getvalue(), "stderr": err.getvalue()}
+
+
+async def _read_request(stream: SocketStream) -> dict[str, Any]:
+    data = b""
+
+    with anyio.fail_after(10):
+        while not data.endswith(b"\n"):
+            try:
+                data += await stream.receive()
+            except anyio.EndOfStream:
+                break
+
+            if len(data) > REQUEST_LIMIT:
+                raise ValueError("request too large")
+
+    request = json.loads(data)
+
+    if not isinstance(request, dict):
+        raise ValueError("request is not a JSON object")
+
+    return request
