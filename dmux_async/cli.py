@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
-import click
 import typer
 
 from dmux_async.errors import DmuxError, ExitCode
@@ -33,7 +32,7 @@ app = typer.Typer(
     name="dmux",
     help="Docker + tmux: throw-away containers in tmux panes, frozen with docker pause.",
     epilog=EXIT_CODES_HELP,
-    no_args_is_help=True,
+    invoke_without_command=True,
     add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -71,6 +70,9 @@ def main_options(
     ctx: typer.Context, socket_name: SocketName = None, socket_path: SocketPath = None
 ) -> None:
     """Docker + tmux: throw-away containers in tmux panes, frozen with docker pause."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
     base: Invocation = ctx.obj
     ctx.obj = Invocation(base.environ, base.cwd, socket_name, socket_path)
 
@@ -145,7 +147,7 @@ def save(
     from dmux_async import commands
 
     if len(args) > 2:
-        raise click.UsageError("save takes at most two arguments: [NAME] IMAGE[:TAG]")
+        raise typer.BadParameter("save takes at most two arguments: [NAME] IMAGE[:TAG]")
 
     name, image = (None, args[0]) if len(args) == 1 else (args[0], args[1])
     outcome = _run(ctx, target, lambda c: commands.save(c, name, image))
@@ -207,12 +209,12 @@ def run_cli(argv: list[str], environ: Mapping[str, str], cwd: str) -> int:
     try:
         command.main(argv, prog_name="dmux", standalone_mode=False,
                      obj=Invocation(environ, cwd))
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
+    except typer.TyperException as exc:  # a usage error: unknown option, missing argument
         _fail(f"{exc.format_message()} (see `dmux --help`)")
         return ExitCode.USER_ERROR
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         _fail("interrupted")
         return 130
     except DmuxError as exc:
@@ -229,9 +231,11 @@ def run_cli(argv: list[str], environ: Mapping[str, str], cwd: str) -> int:
 
 
 @functools.cache
-def _click_command() -> click.Command:
+def _click_command() -> "typer.core.TyperGroup":
     """Built once: a watcher runs many command lines through the same objects."""
-    return typer.main.get_command(app)
+    command = typer.main.get_command(app)
+    assert isinstance(command, typer.core.TyperGroup)
+    return command
 
 
 def main() -> int:
@@ -291,7 +295,7 @@ def _choice(kind: type[T], value: str, option: str) -> T:
         return kind(value)  # type: ignore[call-arg]
     except ValueError:
         choices = ", ".join(str(v) for v in kind)  # type: ignore[attr-defined]
-        raise click.UsageError(f"{option} must be one of {choices}, not {value!r}") from None
+        raise typer.BadParameter(f"{option} must be one of {choices}, not {value!r}") from None
 
 
 def _absolute_volume(spec: str, cwd: str) -> str:

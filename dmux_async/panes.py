@@ -100,7 +100,8 @@ class Tmux:
             raise ValueError("a pane's program needs at least two words to bypass the shell")
 
         if split is Split.WINDOW:
-            where = ["new-window", "-a", "-t", anchor]
+            window = await self.arun("display-message", "-p", "-t", anchor, "#{window_id}")
+            where = ["new-window", "-a", "-t", window[0]]
         else:
             where = ["split-window", "-h" if split is Split.RIGHT else "-v", "-t", anchor]
 

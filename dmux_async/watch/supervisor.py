@@ -33,6 +33,7 @@ RESYNC_EVERY = 30.0
 RETRY_AFTER = 0.5
 BACKOFF_MAX = 10.0
 PAUSES_AT_ONCE = 32
+BREATH = 0.02
 
 
 @dataclass(frozen=True)
@@ -120,11 +121,18 @@ class Watcher:
         log.info("watcher_stopped")
 
     async def _answer_rings(self, engine: Engine) -> None:
+        """One reconcile per ring, with a short breath between two.
+
+        The breath lets a command that waits for the server lock take it: a lock poller
+        would otherwise starve while rings arrive back to back. A lone ring is answered
+        at once.
+        """
         failures = 0
 
         async for reason in self._receive:
             try:
                 await self.reconcile(engine, reason)
+                await anyio.sleep(BREATH)
                 failures = 0
             except DmuxError as exc:
                 failures += 1
@@ -185,12 +193,22 @@ class Watcher:
                     log.info("engine_connected", attempt=attempt)
                     attempt = 0
                     self.wake("engine-connected")  # what changed while it was down
-                    await engine.follow_events(lambda e: self.wake(f"engine-{e.get('Action')}"))
+                    await engine.follow_events(self._on_engine_event)
                 log.warning("engine_stream_ended")
             except* (EngineUnreachable, DmuxError) as group:
                 log.warning("engine_unreachable", attempt=attempt, reason=str(group.exceptions[0]))
 
             await anyio.sleep(min(RETRY_AFTER * 2 ** max(attempt - 1, 0), BACKOFF_MAX))
+
+    def _on_engine_event(self, event: dict[str, object]) -> None:
+        action = str(event.get("Action", ""))
+        actor = event.get("Actor")
+        attributes = actor.get("Attributes", {}) if isinstance(actor, dict) else {}
+
+        if action == "destroy":
+            log.info("container_destroyed", container=attributes.get("name"))
+
+        self.wake(f"engine-{action}")
 
     async def _resync(self) -> None:
         while True:
