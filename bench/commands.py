@@ -604,7 +604,7 @@ def ratio(dmux: Samples, hand: Samples) -> str:
     if not dmux.values or not hand.values:
         return "-"
 
-    return f"{dmux.median() / hand.median():.1f}x"
+    return f"{dmux.median() / hand.median():.2f}x"
 
 
 def verdict(operation: str, results: Results) -> str:
