@@ -121,12 +121,40 @@ def stop(ctx: typer.Context, name: Name = None, target: Target = None) -> None:
 
 @app.command()
 def start(
-    ctx: typer.Context, name: Name = None, target: Target = None, as_json: AsJson = False
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="names or id prefixes")] = None,
+    every: Annotated[bool, typer.Option("--all", help="every container not shown")] = False,
+    session: Annotated[
+        str | None, typer.Option("--session", help="tmux session to open the panes in")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="right, below or window, for each one")
+    ] = None,
+    target: Target = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Resume a container into a fresh pane (or focus the pane that shows it)."""
-    from dmux_async import commands
+    """Resume containers into fresh panes (or focus the pane that shows one).
 
-    _report(_run(ctx, target, lambda c: commands.start(c, name)), as_json)
+    Several containers go into a new window with a tiled layout unless --split is given.
+    """
+    from dmux_async import commands
+    from dmux_async.panes import Split
+
+    if every and names:
+        raise typer.BadParameter("give NAMEs or --all, not both")
+
+    request = commands.StartRequest(
+        names=list(names or []),
+        every=every,
+        session=session,
+        split=_choice(Split, split, "--split") if split else None,
+    )
+    outcomes = _run(ctx, target, lambda c: commands.start(c, request))
+
+    if as_json:
+        typer.echo(json.dumps([asdict(o) for o in outcomes]))
+    else:
+        typer.echo("\n".join(o.name for o in outcomes))
 
 
 @app.command()

@@ -58,6 +58,16 @@ class InitRequest:
 
 
 @dataclass(frozen=True)
+class StartRequest:
+    """``dmux start`` options: names, or every container not shown, and where they go."""
+
+    names: list[str] = field(default_factory=list)
+    every: bool = False
+    session: str | None = None
+    split: Split | None = None
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What a command did to one container."""
 
@@ -121,25 +131,33 @@ async def stop(ctx: Context, query: str | None) -> Outcome:
     return Outcome(container.name, container.id, "paused")
 
 
-async def start(ctx: Context, query: str | None) -> Outcome:
-    """Show a container in a fresh pane: unpause it, attach to it, or run it again."""
+async def start(ctx: Context, request: "StartRequest") -> list[Outcome]:
+    """Show containers in fresh panes: unpause them, attach to them, or run them again.
+
+    One container goes beside the current pane; several go into a new window, tiled,
+    unless ``request.split`` says otherwise. A container already shown is focused.
+    """
     async with _locked(ctx):
-        container, layout = await _resolve(ctx, query, "start", _startable)
-        shown = panes_of(container, layout.tagged)
+        chosen, layout = await _chosen(ctx, request)
+        outcomes: list[Outcome] = []
+        hidden: list[Container] = []
 
-        if shown:
-            await ctx.tmux.focus(shown[0].pane_id)
-            return Outcome(container.name, container.id, "focused", shown[0].pane_id)
+        for container in chosen:
+            shown = panes_of(container, layout.tagged)
 
-        anchor = _anchor(ctx)
-        pane = await _show(ctx, container, anchor)
+            if shown:
+                await ctx.tmux.focus(shown[0].pane_id)
+                outcomes.append(Outcome(container.name, container.id, "focused", shown[0].pane_id))
+            else:
+                hidden.append(container)
 
-    if container.status in ("exited", "created", "dead"):
-        status = await _wait_started(ctx, container.id, container.name, pane, remove=False)
-        return Outcome(container.name, container.id, "restarted", pane, status)
+        anchor = f"{request.session}:" if request.session else (_anchor(ctx) if hidden else "")
+        opened = await _show_all(ctx, hidden, anchor, request.split)
 
-    log.info("container_resumed", container=container.name, pane=pane)
-    return Outcome(container.name, container.id, "resumed", pane)
+    for container, pane in zip(hidden, opened, strict=True):
+        outcomes.append(await _resumed(ctx, container, pane))
+
+    return outcomes
 
 
 async def delete(ctx: Context, query: str | None) -> Outcome:
@@ -251,7 +269,46 @@ async def _open_or_remove(
     return pane
 
 
-async def _show(ctx: Context, container: Container, anchor: str) -> str:
+async def _chosen(ctx: Context, request: StartRequest) -> tuple[list[Container], Layout]:
+    """The containers a start is about, each once, in the order given."""
+    if not request.every:
+        if len(request.names) <= 1:
+            container, layout = await _resolve(
+                ctx, request.names[0] if request.names else None, "start", _startable
+            )
+            return [container], layout
+
+        containers, layout = await _snapshot(ctx)
+        found = [names.resolve(q, containers) for q in request.names]
+        return list({c.id: c for c in found}.values()), layout
+
+    containers, layout = await _snapshot(ctx)
+    chosen = [c for c in containers if _startable(c, layout, None)]
+
+    if not chosen:
+        raise UserError("no paused, detached or exited dmux container to start")
+
+    return sorted(chosen, key=lambda c: c.created), layout
+
+
+async def _show_all(
+    ctx: Context, containers: list[Container], anchor: str, split: Split | None
+) -> list[str]:
+    """Open a pane for each container; several without a split go into one tiled window."""
+    if len(containers) > 1 and split is None:
+        first = await _show(ctx, containers[0], anchor, Split.WINDOW)
+        panes = [first]
+
+        for container in containers[1:]:
+            panes.append(await _show(ctx, container, first, Split.BELOW))
+            await ctx.tmux.arun("select-layout", "-t", first, "tiled")
+
+        return panes
+
+    return [await _show(ctx, c, anchor, split or Split.RIGHT) for c in containers]
+
+
+async def _show(ctx: Context, container: Container, anchor: str, split: Split) -> str:
     """Open a tagged pane on a container that has none, unpausing it first if frozen."""
     start = container.status in ("exited", "created", "dead")
 
@@ -259,7 +316,7 @@ async def _show(ctx: Context, container: Container, anchor: str) -> str:
         await ctx.engine.unpause(container.id)
 
     try:
-        pane = await ctx.tmux.open(anchor, Split.RIGHT, attach_argv(ctx, container.id, start=start))
+        pane = await ctx.tmux.open(anchor, split, attach_argv(ctx, container.id, start=start))
         await ctx.tmux.tag(pane, container.id, container.name)
     except BaseException:
         if container.status == "paused":
@@ -268,6 +325,15 @@ async def _show(ctx: Context, container: Container, anchor: str) -> str:
         raise
 
     return pane
+
+
+async def _resumed(ctx: Context, container: Container, pane: str) -> Outcome:
+    if container.status in ("exited", "created", "dead"):
+        status = await _wait_started(ctx, container.id, container.name, pane, remove=False)
+        return Outcome(container.name, container.id, "restarted", pane, status)
+
+    log.info("container_resumed", container=container.name, pane=pane)
+    return Outcome(container.name, container.id, "resumed", pane)
 
 
 async def _wait_started(

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -65,6 +67,9 @@ class RunningWatcher:
             for e in self.events()
         )
 
+    def count(self, event: str) -> int:
+        return sum(1 for e in self.events() if e.get("event") == event)
+
     def stop(self) -> int:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -99,6 +104,65 @@ def start_watcher(
     for watcher in started:
         if watcher.process.poll() is None:
             watcher.stop()
+
+
+@dataclass
+class PrivateEngine:
+    """A dockerd of the test's own, on its own socket, that the test may restart."""
+
+    root: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.root}/docker.sock"
+
+    def docker(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["docker", "-H", self.host, *args],
+                              capture_output=True, text=True, check=False)
+
+    def start(self) -> None:
+        with (self.root / "dockerd.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                ["dockerd", "--data-root", str(self.root / "data"),
+                 "--exec-root", str(self.root / "x"), "--pidfile", str(self.root / "pid"),
+                 "-H", self.host, "--bridge", "none", "--iptables=false", "--ip-masq=false",
+                 "--live-restore"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )
+        wait_until(lambda: self.docker("info").returncode == 0, timeout=60,
+                   what="the private dockerd to answer")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def load(self, image: str) -> None:
+        saved = subprocess.run(["docker", "save", image], capture_output=True, check=True)
+        subprocess.run(["docker", "-H", self.host, "load"], input=saved.stdout,
+                       capture_output=True, check=True)
+
+    def status(self, name: str) -> str:
+        return self.docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip()
+
+
+@pytest.fixture
+def private_engine(docker_engine: None) -> Iterator[PrivateEngine]:
+    engine = PrivateEngine(Path(tempfile.mkdtemp(prefix="dmuxd-", dir="/tmp")))
+    engine.start()
+    try:
+        yield engine
+    finally:
+        ids = engine.docker("ps", "-aq").stdout.split()
+        if ids:
+            engine.docker("rm", "-f", *ids)
+        engine.stop()
+        shutil.rmtree(engine.root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -369,3 +433,60 @@ def _children(pid: int) -> list[int]:
         found += [int(c) for c in children]
 
     return found
+
+
+def test_start_all_opens_a_tiled_window_and_says_which_pane(
+    tmux_server: TmuxServer, run_dmux: RunDmux, main_pane: str, test_image: str,
+    start_watcher: Callable[[], RunningWatcher],
+) -> None:
+    start_watcher()
+    names = [init(run_dmux, main_pane, test_image) for _ in range(3)]
+
+    for name in names:
+        assert run_dmux("stop", name).returncode == 0
+
+    windows_before = tmux_server.out("list-windows", "-a").count("\n")
+    result = run_dmux("start", "--all", "--json", pane=main_pane)
+
+    assert result.returncode == 0, result.stderr
+    outcomes = json.loads(result.stdout)
+    assert sorted(o["name"] for o in outcomes) == sorted(names)
+    assert all(o["action"] == "resumed" for o in outcomes)
+    assert tmux_server.out("list-windows", "-a").count("\n") == windows_before + 1
+
+    for outcome in outcomes:
+        assert pane_of(tmux_server, outcome["name"]) == outcome["pane"]
+        assert status(outcome["name"]) == "running"
+
+    windows = {tmux_server.out("display-message", "-p", "-t", o["pane"], "#{window_id}")
+               for o in outcomes}
+    assert len(windows) == 1
+
+
+@pytest.mark.timeout(180)
+def test_engine_restart_is_survived(
+    tmux_server: TmuxServer, run_dmux: RunDmux, main_pane: str, test_image: str,
+    start_watcher: Callable[[], RunningWatcher], private_engine: PrivateEngine,
+) -> None:
+    private_engine.load(test_image)
+    os.environ["DOCKER_HOST"] = private_engine.host  # for the watcher and dmux alike
+    try:
+        watcher = start_watcher()
+        env = {"DOCKER_HOST": private_engine.host}
+        first = run_dmux("init", "-i", test_image, "--", "sh", "-c", LOOP, pane=main_pane, env=env)
+        assert first.returncode == 0, first.stderr
+
+        private_engine.restart()
+        wait_until(lambda: watcher.count("engine_connected") >= 2, timeout=60,
+                   what="the watcher to reconnect")
+
+        second = run_dmux("init", "-i", test_image, "--", "sh", "-c", LOOP, pane=main_pane, env=env)
+        assert second.returncode == 0, second.stderr
+        name = second.stdout.strip()
+        pane = pane_of(tmux_server, name)
+        assert pane is not None
+        tmux_server.out("kill-pane", "-t", pane)
+
+        wait_until(lambda: private_engine.status(name) == "paused", what=f"{name} paused")
+    finally:
+        del os.environ["DOCKER_HOST"]
