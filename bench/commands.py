@@ -330,49 +330,64 @@ def hand_start(b: Bench, made: Made) -> None:
 
 
 def dmux_cycle(b: Bench, mode: str, check: bool) -> Made:
-    """``dmux init``, ``dmux stop``, ``dmux start`` on one new container."""
-    outcome = json.loads(b.call("init", mode, "init", "-i", IMAGE, "--json"))
-    made = Made(outcome["id"], [outcome["pane"]])
+    """``dmux init``, ``dmux stop``, ``dmux start`` on one new container, as typed.
+
+    The container is addressed by the name ``dmux init`` prints (dmux names containers
+    after it); the checks find its panes as the ones that appeared, not by dmux's tags.
+    """
+    before = b.server.panes() if check else set()
+    printed = b.call("init", mode, "init", "-i", IMAGE).split()
+
+    if not printed:
+        raise BenchError("`dmux init` succeeded but printed no container name")
+
+    made = Made(printed[-1])
+    opened = expect(b, made.id, "running", before, after="dmux init") if check else set()
+    b.call("stop", mode, "stop", made.id)
 
     if check:
-        expect(b, made.id, "running", outcome["pane"], shown=True, after="dmux init")
+        gone = opened & b.server.panes()
+        expect(b, made.id, "paused", b.server.panes(), after="dmux stop")
 
-    b.call("stop", mode, "stop", outcome["name"])
+        if gone:
+            raise BenchError(f"after `dmux stop`: pane {' '.join(gone)} is still open")
+
+        before = b.server.panes()
+
+    b.call("start", mode, "start", made.id)
 
     if check:
-        expect(b, made.id, "paused", outcome["pane"], shown=False, after="dmux stop")
-
-    restarted = json.loads(b.call("start", mode, "start", outcome["name"], "--json"))
-    made.panes.append(restarted["pane"])
-
-    if check:
-        expect(b, made.id, "running", restarted["pane"], shown=True, after="dmux start")
+        expect(b, made.id, "running", before, after="dmux start")
 
     return made
 
 
-def expect(b: Bench, container_id: str, status: str, pane: str, *, shown: bool,
-           after: str) -> None:
-    """Check, untimed, that dmux left the container and its pane as documented."""
-    actual = run(["docker", "inspect", "-f", "{{.State.Status}}", container_id]).strip()
-    panes = b.server.panes()
+def expect(b: Bench, container: str, status: str, before: set[str], *, after: str) -> set[str]:
+    """Check, untimed, the container's status and the panes opened since ``before``.
 
-    if actual != status or (pane in panes) != shown:
+    ``init`` and ``start`` must open exactly one pane; ``stop`` none.
+    """
+    actual = run(["docker", "inspect", "-f", "{{.State.Status}}", container]).strip()
+    opened = b.server.panes() - before
+    wanted = 0 if status == "paused" else 1
+
+    if actual != status or len(opened) != wanted:
         raise BenchError(
-            f"after `{after}`: container {container_id[:12]} is {actual!r} (expected "
-            f"{status!r}) and pane {pane} is {'shown' if pane in panes else 'gone'} "
-            f"(expected {'shown' if shown else 'gone'})"
+            f"after `{after}`: container {container} is {actual!r} (expected {status!r}); "
+            f"panes opened: {sorted(opened) or 'none'} (expected {wanted})"
         )
+
+    return opened
 
 
 def clean_round(b: Bench, made: list[Made]) -> None:
-    """Remove the round's containers, then any pane of theirs still open (untimed)."""
+    """Remove the round's containers, then every pane but the first (untimed)."""
     ids = [m.id for m in made]
 
     if ids:
         run(["docker", "rm", "-f", *ids])
 
-    for pane in (p for m in made for p in m.panes):
+    for pane in b.server.panes() - {b.server.pane}:
         with contextlib.suppress(BenchError):
             b.server.tmux("kill-pane", "-t", pane)
 
