@@ -51,6 +51,7 @@ class Invocation:
 
     environ: Mapping[str, str]
     cwd: str
+    interactive: bool = False
     socket_name: str | None = None
     socket_path: str | None = None
 
@@ -74,7 +75,7 @@ def main_options(
         typer.echo(ctx.get_help())
 
     base: Invocation = ctx.obj
-    ctx.obj = Invocation(base.environ, base.cwd, socket_name, socket_path)
+    ctx.obj = Invocation(base.environ, base.cwd, base.interactive, socket_name, socket_path)
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -86,6 +87,12 @@ def init(
     volume: Annotated[list[str] | None, typer.Option("-v", "--volume", help="bind mount")] = None,
     env: Annotated[list[str] | None, typer.Option("-e", "--env", help="KEY=VALUE")] = None,
     workdir: Annotated[str | None, typer.Option("-w", "--workdir")] = None,
+    here: Annotated[
+        bool, typer.Option("--here", help="mount this folder at the same path and start in it")
+    ] = False,
+    as_user: Annotated[
+        bool, typer.Option("--user", help="run as your own uid:gid, not root")
+    ] = False,
     split: Annotated[str, typer.Option("--split", help="right, below or window")] = "right",
     no_auto_pause: Annotated[
         bool, typer.Option("--no-auto-pause", help="keep running when its pane closes")
@@ -98,13 +105,15 @@ def init(
     from dmux_async.panes import Split
 
     call: Invocation = ctx.obj
+    volumes = [_absolute_volume(v, call.cwd) for v in volume or []]
     request = commands.InitRequest(
         image=image,
         name=name,
-        command=list(command or []),
+        command=_words(command),
         env=list(env or []),
-        volumes=[_absolute_volume(v, call.cwd) for v in volume or []],
-        workdir=workdir,
+        volumes=[*volumes, f"{call.cwd}:{call.cwd}"] if here else volumes,
+        workdir=workdir or (call.cwd if here else None),
+        user=f"{os.getuid()}:{os.getgid()}" if as_user else None,
         split=_choice(Split, split, "--split"),
         auto_pause=not no_auto_pause,
     )
@@ -158,11 +167,43 @@ def start(
 
 
 @app.command()
-def delete(ctx: typer.Context, name: Name = None, target: Target = None) -> None:
-    """Remove a container, whatever its state, and close its pane."""
+def delete(
+    ctx: typer.Context,
+    name: Name = None,
+    force: Annotated[
+        bool, typer.Option("-f", "--force", help="even if its filesystem changed")
+    ] = False,
+    target: Target = None,
+) -> None:
+    """Remove a container and close its pane (asks first if its filesystem changed)."""
     from dmux_async import commands
 
-    _report(_run(ctx, target, lambda c: commands.delete(c, name)), False)
+    call: Invocation = ctx.obj
+
+    try:
+        outcome = _run(ctx, target, lambda c: commands.delete(c, name, force))
+    except commands.HasChanges as exc:
+        if not call.interactive or not typer.confirm(f"{exc} -- delete it anyway?", err=True):
+            raise
+
+        confirmed = exc.name
+        outcome = _run(ctx, target, lambda c: commands.delete(c, confirmed, force=True))
+
+    _report(outcome, False)
+
+
+@app.command("exec", context_settings={"allow_interspersed_args": False})
+def exec_(
+    ctx: typer.Context,
+    name: Name = None,
+    command: Annotated[list[str] | None, typer.Argument(help="default: sh")] = None,
+    target: Target = None,
+) -> None:
+    """Open another shell (or COMMAND) in a running container, in a pane of its own."""
+    from dmux_async import commands
+
+    words = _words(command)
+    _report(_run(ctx, target, lambda c: commands.exec_in(c, name, words)), False)
 
 
 @app.command()
@@ -230,13 +271,15 @@ def watch(
         raise _first_dmux_error(group) from group
 
 
-def run_cli(argv: list[str], environ: Mapping[str, str], cwd: str) -> int:
+def run_cli(
+    argv: list[str], environ: Mapping[str, str], cwd: str, interactive: bool = False
+) -> int:
     """Run one dmux command line; returns its exit code, never raises."""
     command = _click_command()
 
     try:
         command.main(argv, prog_name="dmux", standalone_mode=False,
-                     obj=Invocation(environ, cwd))
+                     obj=Invocation(environ, cwd, interactive))
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # a usage error: unknown option, missing argument
@@ -271,7 +314,7 @@ def main() -> int:
     from dmux_async.logs import configure
 
     configure(os.environ)
-    return run_cli(sys.argv[1:], os.environ, os.getcwd())
+    return run_cli(sys.argv[1:], os.environ, os.getcwd(), sys.stdin.isatty())
 
 
 def _run(
@@ -334,6 +377,12 @@ def _absolute_volume(spec: str, cwd: str) -> str:
         return f"{os.path.normpath(os.path.join(cwd, host))}:{rest}"
 
     return spec
+
+
+def _words(command: list[str] | None) -> list[str]:
+    """A command given after its NAME: a ``--`` that reaches us is only a separator."""
+    words = list(command or [])
+    return words[1:] if words[:1] == ["--"] else words
 
 
 def _fail(message: str) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dmux_async.place import find_place, runtime_dir, server_key
 
 # Commands a watcher may run for us: quick, non-interactive, same result either way.
-HANDED_OVER = frozenset({"init", "stop", "start", "delete", "save", "ls"})
+HANDED_OVER = frozenset({"init", "stop", "start", "delete", "save", "ls", "exec"})
 _GLOBAL_OPTIONS = frozenset({"-L", "--socket-name", "-S", "--socket-path"})
 REPLY_LIMIT = 16 * 1024 * 1024
 
@@ -82,6 +82,9 @@ def _global_options(argv: list[str]) -> dict[str, str] | None:
 
     if not rest or rest[0] not in HANDED_OVER or "--help" in rest:
         return None
+
+    if rest[0] == "delete" and sys.stdin.isatty():
+        return None  # it may have to ask: only this process has the terminal
 
     return found
 

@@ -4,16 +4,18 @@ The command line and the watcher both call these. Every change is made under the
 lock (see :mod:`dmux_async.lock`), reading the engine and tmux afresh each time.
 """
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import structlog
 
-from dmux_async import names
+from dmux_async import names, screens
 from dmux_async.engine import Engine, Spec, connect
-from dmux_async.errors import UserError
+from dmux_async.errors import DmuxError, UserError
 from dmux_async.lock import server_lock
 from dmux_async.model import Container, Pane, State, panes_of, state_of
 from dmux_async.panes import Layout, Split, Tmux
@@ -31,6 +33,18 @@ NOT_IN_TMUX = (
     "not inside tmux: run dmux from a tmux pane, or pass -t SESSION:WINDOW "
     "(and -L NAME or -S PATH to pick the tmux server)"
 )
+
+
+class HasChanges(UserError):
+    """A delete that would lose changes made in the container's filesystem."""
+
+    def __init__(self, name: str, changed: list[str]) -> None:
+        shown = ", ".join(changed[:3]) + (", ..." if len(changed) > 3 else "")
+        super().__init__(
+            f"{name} has {len(changed)} changed path(s) ({shown}): `dmux save {name} IMAGE` "
+            "keeps them; `dmux delete --force` removes it anyway"
+        )
+        self.name = name
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,7 @@ class InitRequest:
     env: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     workdir: str | None = None
+    user: str | None = None
     split: Split = Split.RIGHT
     auto_pause: bool = True
 
@@ -125,6 +140,7 @@ async def stop(ctx: Context, query: str | None) -> Outcome:
             )
 
         await ctx.engine.pause(container.id)
+        await _keep_screen(ctx, container, layout)
         await _close_panes(ctx, container, layout)
 
     log.info("container_paused", container=container.name, reason="stop")
@@ -160,15 +176,42 @@ async def start(ctx: Context, request: "StartRequest") -> list[Outcome]:
     return outcomes
 
 
-async def delete(ctx: Context, query: str | None) -> Outcome:
-    """Remove a container, whatever its state, and close its pane."""
+async def delete(ctx: Context, query: str | None, force: bool = False) -> Outcome:
+    """Remove a container, whatever its state, and close its pane.
+
+    Throw-away must not mean lost by accident: a container whose filesystem changed is
+    only removed with ``force``.
+    """
     async with _locked(ctx):
         container, layout = await _resolve(ctx, query, "delete", _shown_here)
+        changed = [] if force else await ctx.engine.changes(container.id)
+
+        if changed:
+            raise HasChanges(container.name, changed)
+
         await ctx.engine.remove(container.id)
         await _close_panes(ctx, container, layout)
+        screens.forget(ctx.environ, container.id)
 
     log.info("container_removed", container=container.name, reason="delete")
     return Outcome(container.name, container.id, "removed")
+
+
+async def exec_in(ctx: Context, query: str | None, command: list[str]) -> Outcome:
+    """Open a second shell (or ``command``) in a running container, in its own pane."""
+    async with _locked(ctx):
+        container, _ = await _resolve(ctx, query, "exec in", _stoppable)
+
+        if container.status != "running":
+            raise UserError(f"{container.name} is {container.status}: "
+                            f"`dmux start {container.name}` it first")
+
+        argv = docker_argv(ctx, "exec", "-it", "--detach-keys", DETACH_KEYS, container.id,
+                           *(command or ["sh"]))
+        pane = await ctx.tmux.open(_anchor(ctx), Split.RIGHT, argv)
+        await ctx.tmux.tag(pane, container.id, container.name)
+
+    return Outcome(container.name, container.id, "exec", pane)
 
 
 async def save(ctx: Context, query: str | None, image: str) -> Outcome:
@@ -226,6 +269,7 @@ def _spec(ctx: Context, request: InitRequest, name: str) -> Spec:
         env=_env(request.env, ctx.environ),
         volumes=request.volumes,
         workdir=request.workdir,
+        user=request.user,
         auto_pause=request.auto_pause,
     )
 
@@ -248,10 +292,15 @@ def _env(pairs: list[str], environ: Mapping[str, str]) -> list[str]:
     return resolved
 
 
+def docker_argv(ctx: Context, *args: str) -> list[str]:
+    """The ``docker`` client, in a pane, pointed at the engine dmux talks to."""
+    return ["docker", "-H", ctx.engine.host, *args]
+
+
 def attach_argv(ctx: Context, container_id: str, *, start: bool) -> list[str]:
     """The pane's program: the ``docker`` client attached to the container's terminal."""
     verb = ["start", "-ai"] if start else ["attach"]
-    return ["docker", "-H", ctx.engine.host, *verb, "--detach-keys", DETACH_KEYS, container_id]
+    return docker_argv(ctx, *verb, "--detach-keys", DETACH_KEYS, container_id)
 
 
 async def _open_or_remove(
@@ -316,7 +365,9 @@ async def _show(ctx: Context, container: Container, anchor: str, split: Split) -
         await ctx.engine.unpause(container.id)
 
     try:
-        pane = await ctx.tmux.open(anchor, split, attach_argv(ctx, container.id, start=start))
+        screen = await _screen_for(ctx, container)
+        argv = screens.replaying(screen, attach_argv(ctx, container.id, start=start))
+        pane = await ctx.tmux.open(anchor, split, argv)
         await ctx.tmux.tag(pane, container.id, container.name)
     except BaseException:
         if container.status == "paused":
@@ -325,6 +376,23 @@ async def _show(ctx: Context, container: Container, anchor: str, split: Split) -
         raise
 
     return pane
+
+
+async def _keep_screen(ctx: Context, container: Container, layout: Layout) -> None:
+    shown = panes_of(container, layout.tagged)
+
+    if shown:
+        with contextlib.suppress(DmuxError):  # the pane may be closing already
+            screens.keep(ctx.environ, container.id, await ctx.tmux.capture(shown[0].pane_id))
+
+
+async def _screen_for(ctx: Context, container: Container) -> Path:
+    """The screen kept at stop, else the container's recent output, ready to replay."""
+    if not screens.has_screen(ctx.environ, container.id):
+        recent = await ctx.engine.recent_output(container.id, screens.RECENT_LINES)
+        screens.keep(ctx.environ, container.id, recent)
+
+    return screens.screen_path(ctx.environ, container.id)
 
 
 async def _resumed(ctx: Context, container: Container, pane: str) -> Outcome:
@@ -371,8 +439,10 @@ async def _abandon(ctx: Context, container_id: str, pane: str, remove: bool) -> 
 
 
 async def _close_panes(ctx: Context, container: Container, layout: Layout) -> None:
-    for pane in panes_of(container, layout.tagged):
-        await ctx.tmux.close(pane.pane_id, container.id)
+    """Close every pane tagged with the container, dead ones (remain-on-exit) included."""
+    for pane in layout.tagged:
+        if pane.container_id == container.id:
+            await ctx.tmux.close(pane.pane_id, container.id)
 
 
 async def _snapshot(ctx: Context) -> tuple[list[Container], Layout]:

@@ -41,6 +41,7 @@ class Spec:
     env: list[str] = field(default_factory=list)
     volumes: list[str] = field(default_factory=list)
     workdir: str | None = None
+    user: str | None = None
     auto_pause: bool = True
 
     def config(self) -> dict[str, Any]:
@@ -73,6 +74,9 @@ class Spec:
 
         if self.workdir:
             config["WorkingDir"] = self.workdir
+
+        if self.user:
+            config["User"] = self.user
 
         return config
 
@@ -122,6 +126,23 @@ class Engine:
         """Remove a container in any state, paused included."""
         with _translated(container=container_id):
             await self._docker.containers.container(container_id).delete(force=True)
+
+    async def changes(self, container_id: str) -> list[str]:
+        """Paths the container added, changed or deleted in its filesystem."""
+        with _translated(container=container_id):
+            # aiodocker has no call for this endpoint; its query helper is the way in.
+            found = await self._docker._query_json(f"containers/{container_id}/changes")
+
+        return [str(change.get("Path", "")) for change in found or []]
+
+    async def recent_output(self, container_id: str, lines: int) -> str:
+        """The last lines the container's terminal showed, escapes and all."""
+        with _translated(container=container_id):
+            chunks = await self._docker.containers.container(container_id).log(
+                stdout=True, stderr=True, tail=lines
+            )
+
+        return "".join(chunks)
 
     async def follow_events(self, on_event: Callable[[dict[str, Any]], None]) -> None:
         """Call ``on_event`` for each engine event about this server's containers.

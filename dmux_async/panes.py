@@ -123,6 +123,10 @@ class Tmux:
         with contextlib.suppress(UserError):  # the pane is already gone
             await self.arun("if-shell", "-F", "-t", pane_id, shows, f"kill-pane -t {pane_id}")
 
+    async def capture(self, pane_id: str) -> str:
+        """The visible screen of a pane, with its colours, as a terminal would redraw it."""
+        return "\n".join(await self.arun("capture-pane", "-p", "-e", "-t", pane_id)) + "\n"
+
     async def notify(self, pane_id: str, message: str) -> None:
         """Show a one-line message in the status line of the clients that see a pane."""
         with contextlib.suppress(UserError):

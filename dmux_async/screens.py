@@ -1,0 +1,49 @@
+"""What a container's pane last showed, kept so that a resumed pane does not open blank.
+
+``docker attach`` shows nothing until the program in the container draws again. So
+``dmux stop`` keeps the pane's screen in dmux's runtime folder, and the pane that
+``dmux start`` opens prints it before attaching. When no screen was kept (the pane was
+closed some other way), the container's recent output stands in for it.
+"""
+
+import os
+from collections.abc import Mapping
+from contextlib import suppress
+from pathlib import Path
+
+from dmux_async.place import runtime_dir
+
+# Prints the kept screen once, then becomes the attach program. The file and the
+# program's words arrive as separate arguments: the shell interprets neither.
+_REPLAY = 'cat -- "$1" 2>/dev/null; rm -f -- "$1"; shift; exec "$@"'
+RECENT_LINES = 200
+
+
+def screen_path(environ: Mapping[str, str], container_id: str) -> Path:
+    return runtime_dir(environ) / "screens" / container_id
+
+
+def keep(environ: Mapping[str, str], container_id: str, screen: str) -> Path:
+    """Store a screen for the next pane of this container; readable only by its user."""
+    path = screen_path(environ, container_id)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+
+    with os.fdopen(fd, "w") as file:
+        file.write(screen)
+
+    return path
+
+
+def has_screen(environ: Mapping[str, str], container_id: str) -> bool:
+    return screen_path(environ, container_id).exists()
+
+
+def forget(environ: Mapping[str, str], container_id: str) -> None:
+    with suppress(FileNotFoundError):
+        screen_path(environ, container_id).unlink()
+
+
+def replaying(path: Path, argv: list[str]) -> list[str]:
+    """``argv`` preceded by printing the kept screen at ``path``."""
+    return ["sh", "-c", _REPLAY, "dmux-replay", str(path), *argv]
