@@ -123,8 +123,10 @@ class PrivateEngine:
 
     def start(self) -> None:
         with (self.root / "dockerd.log").open("ab") as log:
+            # Its own network namespace: a dockerd started with --bridge none deletes the
+            # host's docker0, which the system engine needs.
             self.process = subprocess.Popen(
-                ["dockerd", "--data-root", str(self.root / "data"),
+                ["unshare", "--net", "dockerd", "--data-root", str(self.root / "data"),
                  "--exec-root", str(self.root / "x"), "--pidfile", str(self.root / "pid"),
                  "-H", self.host, "--bridge", "none", "--iptables=false", "--ip-masq=false",
                  "--live-restore"],
