@@ -4,7 +4,6 @@ The command line and the watcher both call these. Every change is made under the
 lock (see :mod:`dmux_async.lock`), reading the engine and tmux afresh each time.
 """
 
-import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ import structlog
 
 from dmux_async import names, screens
 from dmux_async.engine import Engine, Spec, connect
-from dmux_async.errors import DmuxError, UserError
+from dmux_async.errors import UserError
 from dmux_async.lock import server_lock
 from dmux_async.model import Container, Pane, State, panes_of, state_of
 from dmux_async.panes import Layout, Split, Tmux
@@ -139,9 +138,9 @@ async def stop(ctx: Context, query: str | None) -> Outcome:
                 f"`dmux start {container.name}` runs it again"
             )
 
-        await ctx.engine.pause(container.id)
-        await _keep_screen(ctx, container, layout)
-        await _close_panes(ctx, container, layout)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ctx.engine.pause, container.id)
+            tg.start_soon(_keep_screen_and_close, ctx, container, layout)
 
     log.info("container_paused", container=container.name, reason="stop")
     return Outcome(container.name, container.id, "paused")
@@ -208,8 +207,7 @@ async def exec_in(ctx: Context, query: str | None, command: list[str]) -> Outcom
 
         argv = docker_argv(ctx, "exec", "-it", "--detach-keys", DETACH_KEYS, container.id,
                            *(command or ["sh"]))
-        pane = await ctx.tmux.open(_anchor(ctx), Split.RIGHT, argv)
-        await ctx.tmux.tag(pane, container.id, container.name)
+        pane = await ctx.tmux.open(_anchor(ctx), Split.RIGHT, argv, container.id, container.name)
 
     return Outcome(container.name, container.id, "exec", pane)
 
@@ -308,8 +306,8 @@ async def _open_or_remove(
 ) -> str:
     """Open and tag the pane of a new container; remove the container if that fails."""
     try:
-        pane = await ctx.tmux.open(anchor, split, attach_argv(ctx, container_id, start=True))
-        await ctx.tmux.tag(pane, container_id, name)
+        argv = attach_argv(ctx, container_id, start=True)
+        pane = await ctx.tmux.open(anchor, split, argv, container_id, name)
     except BaseException:
         with anyio.CancelScope(shield=True):
             await ctx.engine.remove(container_id)
@@ -367,8 +365,7 @@ async def _show(ctx: Context, container: Container, anchor: str, split: Split) -
     try:
         screen = await _screen_for(ctx, container)
         argv = screens.replaying(screen, attach_argv(ctx, container.id, start=start))
-        pane = await ctx.tmux.open(anchor, split, argv)
-        await ctx.tmux.tag(pane, container.id, container.name)
+        pane = await ctx.tmux.open(anchor, split, argv, container.id, container.name)
     except BaseException:
         if container.status == "paused":
             with anyio.CancelScope(shield=True):
@@ -378,12 +375,20 @@ async def _show(ctx: Context, container: Container, anchor: str, split: Split) -
     return pane
 
 
-async def _keep_screen(ctx: Context, container: Container, layout: Layout) -> None:
+async def _keep_screen_and_close(ctx: Context, container: Container, layout: Layout) -> None:
+    """Keep the screen of the pane that shows the container, and close its panes."""
     shown = panes_of(container, layout.tagged)
+    first = shown[0].pane_id if shown else None
 
-    if shown:
-        with contextlib.suppress(DmuxError):  # the pane may be closing already
-            screens.keep(ctx.environ, container.id, await ctx.tmux.capture(shown[0].pane_id))
+    if first:
+        screen = await ctx.tmux.capture_and_close(first, container.id)
+
+        if screen is not None:
+            screens.keep(ctx.environ, container.id, screen)
+
+    for pane in layout.tagged:
+        if pane.container_id == container.id and pane.pane_id != first:
+            await ctx.tmux.close(pane.pane_id, container.id)
 
 
 async def _screen_for(ctx: Context, container: Container) -> Path:

@@ -90,11 +90,14 @@ class Tmux:
         )
         return lines[0] if lines else ""
 
-    async def open(self, anchor: str, split: Split, argv: list[str]) -> str:
-        """Open a pane running ``argv``; returns its pane id.
+    async def open(
+        self, anchor: str, split: Split, argv: list[str], container_id: str, name: str
+    ) -> str:
+        """Open a pane running ``argv``, tagged with the container it shows; returns its id.
 
-        Given two or more words, tmux executes the program directly, with no shell that
-        could interpret a name or a value.
+        The pane is tagged in the same tmux command list that creates it: tmux runs the
+        list as one, so nobody can see the pane untagged. Given two or more words, tmux
+        executes the program directly, with no shell that could interpret a value.
         """
         if len(argv) < 2:
             raise ValueError("a pane's program needs at least two words to bypass the shell")
@@ -105,27 +108,30 @@ class Tmux:
         else:
             where = ["split-window", "-h" if split is Split.RIGHT else "-v", "-t", anchor]
 
-        lines = await self.arun(*where, "-P", "-F", "#{pane_id}", *argv)
+        # The new pane is the current one for the rest of the list.
+        lines = await self.arun(
+            *where, "-P", "-F", "#{pane_id}", *(_literal(word) for word in argv), ";",
+            "set-option", "-p", PANE_CONTAINER, container_id, ";",
+            "set-option", "-p", PANE_NAME, name, ";",
+            "select-pane", "-T", name,
+        )
         return lines[0]
 
-    async def tag(self, pane_id: str, container_id: str, name: str) -> None:
-        """Mark a pane as showing a container, and title it with the container's name."""
-        await self.arun(
-            "set-option", "-p", "-t", pane_id, PANE_CONTAINER, container_id, ";",
-            "set-option", "-p", "-t", pane_id, PANE_NAME, name, ";",
-            "select-pane", "-t", pane_id, "-T", name,
-        )
+    async def capture_and_close(self, pane_id: str, container_id: str) -> str | None:
+        """The screen of a pane, then the pane killed if it still shows this container."""
+        try:
+            lines = await self.arun(
+                "capture-pane", "-p", "-e", "-t", pane_id, ";", *_close_if(pane_id, container_id)
+            )
+        except UserError:
+            return None  # the pane is already gone
+
+        return "\n".join(lines) + "\n"
 
     async def close(self, pane_id: str, container_id: str) -> None:
         """Kill a pane if it still shows this container (pane ids are reused)."""
-        shows = f"#{{==:#{{{PANE_CONTAINER}}},{container_id}}}"
-
         with contextlib.suppress(UserError):  # the pane is already gone
-            await self.arun("if-shell", "-F", "-t", pane_id, shows, f"kill-pane -t {pane_id}")
-
-    async def capture(self, pane_id: str) -> str:
-        """The visible screen of a pane, with its colours, as a terminal would redraw it."""
-        return "\n".join(await self.arun("capture-pane", "-p", "-e", "-t", pane_id)) + "\n"
+            await self.arun(*_close_if(pane_id, container_id))
 
     async def notify(self, pane_id: str, message: str) -> None:
         """Show a one-line message in the status line of the clients that see a pane."""
@@ -148,3 +154,13 @@ class Tmux:
 
         return TmuxError(f"tmux {args[0]} failed: {stderr}")
 
+
+def _close_if(pane_id: str, container_id: str) -> list[str]:
+    """A tmux command that kills a pane only if it still shows the container."""
+    shows = f"#{{==:#{{{PANE_CONTAINER}}},{container_id}}}"
+    return ["if-shell", "-F", "-t", pane_id, shows, f"kill-pane -t {pane_id}"]
+
+
+def _literal(word: str) -> str:
+    """Keep a word whole: tmux reads a trailing ``;`` as the end of a command."""
+    return word[:-1] + "\\;" if word.endswith(";") else word
