@@ -13,7 +13,7 @@ import socket
 import sys
 from collections.abc import Mapping
 
-from dmux_async.place import find_place, runtime_dir, server_key
+from dmux_async.place import find_place, server_files
 
 # Commands a watcher may run for us: quick, non-interactive, same result either way.
 HANDED_OVER = frozenset({"init", "stop", "start", "delete", "save", "ls", "exec"})
@@ -40,7 +40,7 @@ def watcher_socket(environ: Mapping[str, str], socket_name: str | None,
                    socket_path: str | None) -> str:
     """Where the watcher of the tmux server these options name listens."""
     place = find_place(environ, socket_name, socket_path)
-    return str(runtime_dir(environ) / f"{server_key(place.socket_path)}.sock")
+    return str(server_files(place.socket_path) / "watch.sock")
 
 
 def hand_over(argv: list[str], environ: Mapping[str, str], cwd: str) -> dict[str, object] | None:

@@ -255,7 +255,7 @@ def _anchor(ctx: Context) -> str:
 
 
 def _locked(ctx: Context) -> AbstractAsyncContextManager[None]:
-    return server_lock(ctx.environ, ctx.place.socket_path)
+    return server_lock(ctx.place.socket_path)
 
 
 def _spec(ctx: Context, request: InitRequest, name: str) -> Spec:

@@ -4,29 +4,30 @@ Between unpausing a container and tagging its new pane, the container runs with 
 watcher that looked in that moment would freeze it again, and a second ``dmux start``
 pressed at the same time would open a second pane. Commands and the watcher's reconcile
 therefore take this lock, so each sees the other's work whole. It is an ``flock`` on a file
-in dmux's runtime folder: the kernel releases it when its holder dies, however it dies.
+beside the tmux socket: the kernel releases it when its holder dies, however it dies.
 """
 
 import fcntl
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 
 from dmux_async.errors import UserError
-from dmux_async.place import runtime_dir, server_key
+from dmux_async.place import make_server_files
 
 LOCK_TIMEOUT = 30.0
 _POLL = 0.005
 
 
 @asynccontextmanager
-async def server_lock(environ: Mapping[str, str], socket_path: str) -> AsyncIterator[None]:
+async def server_lock(socket_path: str) -> AsyncIterator[None]:
     """Hold the lock of one tmux server; polls, so that cancellation is prompt."""
-    folder = runtime_dir(environ)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(folder / f"{server_key(socket_path)}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(make_server_files(socket_path) / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise UserError(f"cannot keep dmux's lock beside the tmux socket: {exc}") from exc
 
     try:
         await _acquire(fd, socket_path)

@@ -56,6 +56,28 @@ def find_place(
     return Place(socket_path=chosen, pane=pane or None, target=target or None)
 
 
+def server_files(socket_path: str) -> Path:
+    """The folder beside a tmux socket where dmux keeps that server's lock and watcher.
+
+    It is derived from the socket alone, so every process that talks to one tmux server
+    finds it, whatever its environment (a systemd service and a shell may disagree on
+    ``$XDG_RUNTIME_DIR``). tmux's socket folder is private to its user.
+    """
+    return Path(f"{socket_path}.dmux")
+
+
+def make_server_files(socket_path: str) -> Path:
+    """Create :func:`server_files`, and tmux's own folder as tmux wants it (mode 0700).
+
+    A watcher may start before any tmux server has made that folder; made with looser
+    modes, tmux would refuse to use it.
+    """
+    folder = server_files(socket_path)
+    folder.parent.mkdir(mode=0o700, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
 def runtime_dir(environ: Mapping[str, str]) -> Path:
     """dmux's private folder for watcher sockets and locks (created on demand)."""
     base = environ.get("XDG_RUNTIME_DIR") or "/tmp"

@@ -22,7 +22,7 @@ from dmux_async.errors import DmuxError, EngineUnreachable, TmuxServerGone, User
 from dmux_async.lock import server_lock
 from dmux_async.model import Pane
 from dmux_async.panes import Tmux
-from dmux_async.place import Place, runtime_dir, server_key
+from dmux_async.place import Place, make_server_files, server_files
 from dmux_async.watch import doorbell
 from dmux_async.watch.reconcile import Action, Verb, decide
 from dmux_async.watch.service import Service
@@ -44,10 +44,9 @@ class WatchPaths:
     socket: Path
 
     @classmethod
-    def of(cls, environ: Mapping[str, str], socket_path: str) -> "WatchPaths":
-        folder = runtime_dir(environ)
-        key = server_key(socket_path)
-        return cls(folder / f"{key}.watch.lock", folder / f"{key}.sock")
+    def of(cls, socket_path: str) -> "WatchPaths":
+        folder = server_files(socket_path)
+        return cls(folder / "watch.lock", folder / "watch.sock")
 
 
 class Watcher:
@@ -66,7 +65,7 @@ class Watcher:
 
     async def run(self) -> None:
         """Watch until SIGINT or SIGTERM."""
-        paths = WatchPaths.of(self.environ, self.place.socket_path)
+        paths = WatchPaths.of(self.place.socket_path)
 
         with _single_instance(paths, self.place.socket_path):
             async with connect(self.place.socket_path, self.environ) as engine:
@@ -83,7 +82,7 @@ class Watcher:
         Docker is read first: a container found running whose pane is not there a moment
         later has truly lost it, since commands tag the pane before releasing the lock.
         """
-        async with server_lock(self.environ, self.place.socket_path):
+        async with server_lock(self.place.socket_path):
             containers = await engine.containers()
             panes = await self._panes()
             actions = decide(containers, panes)
@@ -248,7 +247,7 @@ async def _serve(path: Path, service: Service) -> None:
 @contextmanager
 def _single_instance(paths: WatchPaths, socket_path: str) -> Iterator[None]:
     """Hold the watcher lock of a tmux server, or refuse: one watcher per server."""
-    paths.lock.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_server_files(socket_path)
     fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
 
     try:
