@@ -4,6 +4,7 @@ The command line and the watcher both call these. Every change is made under the
 lock (see :mod:`dmux_async.lock`), reading the engine and tmux afresh each time.
 """
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import structlog
 
 from dmux_async import names, screens
 from dmux_async.engine import Engine, Spec, connect
-from dmux_async.errors import UserError
+from dmux_async.errors import TmuxServerGone, UserError
 from dmux_async.lock import server_lock
 from dmux_async.model import Container, Pane, State, panes_of, state_of
 from dmux_async.panes import Layout, Split, Tmux
@@ -451,20 +452,28 @@ async def _close_panes(ctx: Context, container: Container, layout: Layout) -> No
 
 
 async def _snapshot(ctx: Context) -> tuple[list[Container], Layout]:
-    """The engine's containers and tmux's panes, read at the same time."""
-    found: dict[str, object] = {}
+    """The engine's containers and tmux's panes, read at the same time.
+
+    With no tmux server running no container has a pane; that is an answer, and
+    ``ls``, ``stop`` or ``delete`` by name still work. A tmux that does not answer is not.
+    """
+    containers: list[Container] = []
+    layout = Layout({}, [])
 
     async def read_containers() -> None:
-        found["containers"] = await ctx.engine.containers()
+        containers.extend(await ctx.engine.containers())
 
     async def read_layout() -> None:
-        found["layout"] = await ctx.tmux.layout()
+        nonlocal layout
+
+        with contextlib.suppress(TmuxServerGone):
+            layout = await ctx.tmux.layout()
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(read_containers)
         tg.start_soon(read_layout)
 
-    return found["containers"], found["layout"]  # type: ignore[return-value]
+    return containers, layout
 
 
 Candidates = Callable[[Container, Layout, str | None], bool]
