@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import RunDmux, TmuxServer
 
 from dmux_async import settings
 from dmux_async.panes import Split
@@ -262,3 +264,61 @@ def test_bad_flags() -> None:
     with pytest.raises(SettingsError, match=r'^--split: must be one of right, below, window, '
                                             r'not "up"$'):
         settings.flag_layer(split="up")
+
+
+# Through the command line, against a real engine and tmux server
+
+
+def inspect(name: str, template: str) -> str:
+    done = subprocess.run(["docker", "inspect", "-f", template, name],
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+@pytest.mark.integration
+def test_init_and_config_use_the_settings(
+    tmux_server: TmuxServer, run_dmux: RunDmux, test_image: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "dmux" / "config.toml"
+    path.parent.mkdir()
+    path.write_text(f'image = "{test_image}"\nenv = ["FROM_FILE=1"]\n')
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "DMUX_AUTO_PAUSE": "0"}
+    pane = tmux_server.out("display-message", "-p", "-t", "main", "#{pane_id}")
+
+    made = run_dmux("init", "-e", "FROM_FLAG=2", env=env, pane=pane)
+    assert made.returncode == 0, made.stderr
+    name = made.stdout.strip()
+
+    assert inspect(name, "{{.Config.Image}}") == test_image
+    assert {"FROM_FILE=1", "FROM_FLAG=2"} <= set(json.loads(inspect(name, "{{json .Config.Env}}")))
+    assert inspect(name, '{{index .Config.Labels "dmux.auto-pause"}}') == "0"
+
+    shown = run_dmux("config", env=env)
+    assert shown.returncode == 0, shown.stderr
+    lines = [" ".join(line.split()) for line in shown.stdout.splitlines()]
+
+    assert f"# settings file: {path}" in lines
+    assert f'image = "{test_image}" # file {path}' in lines
+    assert f'env = ["FROM_FILE=1"] # file {path}' in lines
+    assert "auto_pause = false # env DMUX_AUTO_PAUSE" in lines
+    assert 'split = "right" # default' in lines
+
+
+@pytest.mark.integration
+def test_a_bad_file_stops_init_with_one_line(
+    tmux_server: TmuxServer, run_dmux: RunDmux, tmp_path: Path
+) -> None:
+    path = tmp_path / "dmux" / "config.toml"
+    path.parent.mkdir()
+    path.write_text('image = "a"\nauto_pause = "no"\n')
+    pane = tmux_server.out("display-message", "-p", "-t", "main", "#{pane_id}")
+
+    for args in (["init"], ["config"], ["config", "--json"]):
+        failed = run_dmux(*args, env={"XDG_CONFIG_HOME": str(tmp_path)}, pane=pane)
+
+        assert failed.returncode == 1
+        assert failed.stdout == ""
+        assert failed.stderr == (
+            f'dmux: {path}:2: auto_pause: must be true or false, not a string ("no")\n')
+
+    assert tmux_server.out("list-panes", "-a", "-F", "#{pane_id}") == pane
