@@ -322,3 +322,20 @@ def test_a_bad_file_stops_init_with_one_line(
             f'dmux: {path}:2: auto_pause: must be true or false, not a string ("no")\n')
 
     assert tmux_server.out("list-panes", "-a", "-F", "#{pane_id}") == pane
+
+
+@pytest.mark.parametrize(
+    ("spec", "resolved"),
+    [
+        ("~/.cache:/root/.cache", "/home/u/.cache:/root/.cache"),
+        ("~:/home", "/home/u:/home"),
+        ("./src:/src", "/work/p/src:/src"),
+        ("../x:/x:ro", "/work/x:/x:ro"),
+        ("~user/x:/x", "~user/x:/x"),
+        ("named:/data", "named:/data"),
+    ],
+)
+def test_volume_paths_resolve_for_the_caller(spec: str, resolved: str) -> None:
+    from dmux_async.cli import Invocation, _absolute_volume
+
+    assert _absolute_volume(spec, Invocation({"HOME": "/home/u"}, "/work/p")) == resolved
