@@ -82,10 +82,16 @@ def main_options(
 def init(
     ctx: typer.Context,
     command: Annotated[list[str] | None, typer.Argument(help="instead of the image's CMD")] = None,
-    image: Annotated[str, typer.Option("-i", "--image", help="image to run")] = "ubuntu",
+    image: Annotated[
+        str | None, typer.Option("-i", "--image", help="image to run [default: see dmux config]")
+    ] = None,
     name: Annotated[str | None, typer.Option("-n", "--name", help="container name")] = None,
-    volume: Annotated[list[str] | None, typer.Option("-v", "--volume", help="bind mount")] = None,
-    env: Annotated[list[str] | None, typer.Option("-e", "--env", help="KEY=VALUE")] = None,
+    volume: Annotated[
+        list[str] | None, typer.Option("-v", "--volume", help="bind mount, added to settings'")
+    ] = None,
+    env: Annotated[
+        list[str] | None, typer.Option("-e", "--env", help="KEY=VALUE, added to settings'")
+    ] = None,
     workdir: Annotated[str | None, typer.Option("-w", "--workdir")] = None,
     here: Annotated[
         bool, typer.Option("--here", help="mount this folder at the same path and start in it")
@@ -93,29 +99,40 @@ def init(
     as_user: Annotated[
         bool, typer.Option("--user", help="run as your own uid:gid, not root")
     ] = False,
-    split: Annotated[str, typer.Option("--split", help="right, below or window")] = "right",
-    no_auto_pause: Annotated[
-        bool, typer.Option("--no-auto-pause", help="keep running when its pane closes")
-    ] = False,
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="right, below or window [default: see dmux config]"),
+    ] = None,
+    auto_pause: Annotated[
+        bool | None,
+        typer.Option("--auto-pause/--no-auto-pause",
+                     help="pause when its pane closes [default: see dmux config]"),
+    ] = None,
     target: Target = None,
     as_json: AsJson = False,
 ) -> None:
-    """Split the current window and run a fresh container attached in the new pane."""
-    from dmux_async import commands
+    """Split the current window and run a fresh container attached in the new pane.
+
+    Options not given come from DMUX_* variables, else the settings file; see `dmux config`.
+    """
+    from dmux_async import commands, settings
     from dmux_async.panes import Split
 
     call: Invocation = ctx.obj
-    volumes = [_absolute_volume(v, call.cwd) for v in volume or []]
+    flags = settings.flag_layer(image=image, command=_words(command) or None, volumes=volume,
+                                env=env, workdir=workdir, split=split, auto_pause=auto_pause)
+    chosen = settings.load(call.environ, flags)
+    volumes = [_absolute_volume(v, call) for v in chosen.volumes]
     request = commands.InitRequest(
-        image=image,
+        image=chosen.image,
         name=name,
-        command=_words(command),
-        env=list(env or []),
+        command=list(chosen.command),
+        env=list(chosen.env),
         volumes=[*volumes, f"{call.cwd}:{call.cwd}"] if here else volumes,
-        workdir=workdir or (call.cwd if here else None),
+        workdir=call.cwd if here and workdir is None else chosen.workdir,
         user=f"{os.getuid()}:{os.getgid()}" if as_user else None,
-        split=_choice(Split, split, "--split"),
-        auto_pause=not no_auto_pause,
+        split=Split(chosen.split),
+        auto_pause=chosen.auto_pause,
     )
     _report(_run(ctx, target, lambda c: commands.init(c, request)), as_json)
 
@@ -240,6 +257,19 @@ def list_containers(
         typer.echo(listing.as_names(rows)) if rows else None
     else:
         typer.echo(listing.as_table(rows))
+
+
+@app.command("config")
+def show_config(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="print them as JSON")] = False,
+) -> None:
+    """Print the settings dmux init would use, each with where it came from."""
+    from dmux_async import settings
+
+    call: Invocation = ctx.obj
+    chosen = settings.load(call.environ)
+    typer.echo(settings.as_json(chosen) if as_json else settings.as_text(chosen))
 
 
 @app.command()
@@ -369,12 +399,19 @@ def _choice(kind: type[T], value: str, option: str) -> T:
         raise typer.BadParameter(f"{option} must be one of {choices}, not {value!r}") from None
 
 
-def _absolute_volume(spec: str, cwd: str) -> str:
-    """A relative host path in ``-v`` is relative to the caller's folder, as in the docker CLI."""
+def _absolute_volume(spec: str, call: Invocation) -> str:
+    """A host path in ``-v`` or the settings, from the caller's folder and home.
+
+    ``./x`` and ``../x`` are relative to the caller's folder, as in the docker CLI; ``~``
+    is the caller's home, since no shell expands it in the settings file.
+    """
     host, sep, rest = spec.partition(":")
 
+    if sep and (host == "~" or host.startswith("~/")) and call.environ.get("HOME"):
+        return f"{call.environ['HOME']}{host[1:]}:{rest}"
+
     if sep and host.startswith("."):
-        return f"{os.path.normpath(os.path.join(cwd, host))}:{rest}"
+        return f"{os.path.normpath(os.path.join(call.cwd, host))}:{rest}"
 
     return spec
 
