@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
-import math
 import os
 import shutil
 import signal
@@ -40,17 +38,33 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import TypeVar
 
-ROOT = Path(__file__).resolve().parent.parent
-IMAGE = "dmux-test/busybox:1"
+from _common import (
+    CALL_TIMEOUT,
+    IMAGE,
+    BenchError,
+    Server,
+    clean_env,
+    ensure_image,
+    load,
+    nearest_rank,
+    on_sigterm,
+    progress,
+    remove_labelled,
+    remove_runtime_files,
+    run,
+    start_server,
+    stop_process,
+    tail,
+    timed,
+)
+
 HAND_LABEL = "dmux-bench.hand"  # marks the hand-made containers, for the final clean-up
-CALL_TIMEOUT = 60.0
 WATCHER_READY_TIMEOUT = 30.0
 WATCHER_STOP_TIMEOUT = 10.0
 ATTACH_TIMEOUT = 5.0
@@ -58,10 +72,6 @@ MAKERS = 4  # parallel `docker run` for the ls containers
 
 INPROC, WATCHER, HAND = "inproc", "watcher", "hand"
 T = TypeVar("T")
-
-
-class BenchError(Exception):
-    """Something the benchmark cannot go on from: a failed call, or dmux misbehaving."""
 
 
 # --------------------------------------------------------------------------- samples
@@ -78,8 +88,7 @@ class Samples:
 
     def p90(self) -> float:
         """Nearest-rank 90th percentile."""
-        ordered = sorted(self.values)
-        return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+        return nearest_rank(self.values, 0.9)
 
     def cell(self) -> str:
         if not self.values:
@@ -113,103 +122,7 @@ class Results:
             self.recording = True
 
 
-# --------------------------------------------------------------------------- processes
-
-
-def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
-    """Run one command and return its stdout; a failure is a :class:`BenchError`."""
-    done = subprocess.run(
-        list(argv), capture_output=True, text=True, env=env, timeout=CALL_TIMEOUT, check=False
-    )
-
-    if done.returncode != 0:
-        raise BenchError(
-            f"`{' '.join(argv)}` exited {done.returncode}: "
-            f"{(done.stderr or done.stdout).strip()}"
-        )
-
-    return done.stdout
-
-
-def timed(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[float, str]:
-    """Wall time of one command, until it returns, and its stdout."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        list(argv), capture_output=True, text=True, env=env, timeout=CALL_TIMEOUT, check=False
-    )
-    elapsed = time.perf_counter() - started
-
-    if done.returncode != 0:
-        raise BenchError(
-            f"`{' '.join(argv)}` exited {done.returncode} after {elapsed * 1000:.0f} ms\n"
-            f"  stdout: {done.stdout.strip()!r}\n  stderr: {done.stderr.strip()!r}"
-        )
-
-    return elapsed, done.stdout
-
-
-def clean_env() -> dict[str, str]:
-    """This process's environment without anything tying it to another tmux or watcher."""
-    env = dict(os.environ)
-
-    for key in ("TMUX", "TMUX_PANE", "DMUX_NO_WATCHER", "DMUX_DEBUG"):
-        env.pop(key, None)
-
-    return env
-
-
-def progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def load() -> str:
-    """The 1, 5 and 15 minute load averages: other work on the machine skews the timings."""
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
 # --------------------------------------------------------------------------- the set-up
-
-
-@dataclass(frozen=True)
-class Server:
-    """The private tmux server everything runs against."""
-
-    name: str
-    socket_path: str
-    pid: str
-    pane: str
-
-    def tmux(self, *args: str) -> str:
-        return run(["tmux", "-L", self.name, *args], clean_env())
-
-    def panes(self) -> set[str]:
-        return set(self.tmux("list-panes", "-a", "-F", "#{pane_id}").split())
-
-
-def start_server(name: str) -> Server:
-    env = clean_env()
-    run(["tmux", "-L", name, "-f", "/dev/null", "new-session", "-d", "-s", "main",
-         "-x", "250", "-y", "80"], env)
-    shown = run(["tmux", "-L", name, "display-message", "-p", "-t", "main",
-                 "#{socket_path}\t#{pid}\t#{pane_id}"], env)
-    socket_path, pid, pane = shown.strip().split("\t")
-    return Server(name, socket_path, pid, pane)
-
-
-def ensure_image() -> str:
-    """Build the offline test image with tests/images.py (tests/ is not a package)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-
-    spec = importlib.util.spec_from_file_location("dmux_bench_images", ROOT / "tests" / "images.py")
-
-    if spec is None or spec.loader is None:
-        raise BenchError(f"cannot load {ROOT / 'tests' / 'images.py'}")
-
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    ensure: Callable[[str], str] = module.ensure_test_image
-    return ensure(IMAGE)
 
 
 def interpreter_of(script: str) -> tuple[str, bool]:
@@ -502,15 +415,7 @@ def stop_watcher(b: Bench) -> None:
             progress(f"watcher had exited {watcher.returncode}; log:\n{tail(b.watcher_log)}")
         return
 
-    watcher.send_signal(signal.SIGTERM)
-
-    try:
-        code = watcher.wait(WATCHER_STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        progress(f"watcher pid {watcher.pid} ignored SIGTERM for "
-                 f"{WATCHER_STOP_TIMEOUT:g} s: SIGKILL")
-        watcher.kill()
-        code = watcher.wait()
+    code = stop_process(watcher, "watcher", WATCHER_STOP_TIMEOUT)
 
     if code not in (0, -signal.SIGTERM):
         progress(f"watcher exited {code} on SIGTERM; log:\n{tail(b.watcher_log)}")
@@ -530,13 +435,6 @@ def handled_in_watcher(log: Path) -> dict[str, Samples]:
                     found.setdefault(command, Samples()).values.append(entry["ms"] / 1000)
 
     return found
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-    return ""
 
 
 # --------------------------------------------------------------------------- clean-up
@@ -560,24 +458,7 @@ def clean_up(b: Bench) -> None:
                 progress(f"clean-up: {exc}")
 
     Path(b.server.socket_path).unlink(missing_ok=True)  # tmux 3.3 leaves it behind
-    remove_runtime_files(b)
-
-
-def remove_labelled(label: str) -> None:
-    ids = run(["docker", "ps", "-aq", "--filter", f"label={label}"]).split()
-
-    if ids:
-        run(["docker", "rm", "-f", *ids])
-
-
-def remove_runtime_files(b: Bench) -> None:
-    """dmux's lock and (stale) watcher socket for the private server, nothing else."""
-    from dmux_async.client import watcher_socket
-
-    sock = Path(watcher_socket(b.env, b.server.name, None))
-
-    for path in (sock, sock.with_suffix(".lock"), sock.with_suffix(".watch.lock")):
-        path.unlink(missing_ok=True)
+    remove_runtime_files(b.env, b.server.name, b.server.socket_path)
 
 
 # --------------------------------------------------------------------------- report
@@ -678,10 +559,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--rounds must be >= 1 and --containers >= 0")
 
     return args
-
-
-def on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
 
 
 def run_phases(b: Bench, args: argparse.Namespace, python: str, shimmed: bool) -> None:
