@@ -38,7 +38,7 @@ SCHEMA = {"name", "id", "image", "state", "pane", "session", "created", "auto_pa
 # -- waiting, Docker, and what a failed command must look like ---------------------------------
 
 
-def wait_for(check: Callable[[], T], what: str, timeout: float = 10.0) -> T:
+def wait_for(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
     """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
 
