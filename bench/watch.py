@@ -1148,9 +1148,9 @@ def main(argv: list[str]) -> int:
     events = PauseEvents(server.socket_path, time.time_ns())
     b = Bench(server, env, dmux, name.removeprefix("dmux-bench-"), Path(log_path), events,
               Report(load_start=load()))
-    print(describe(dmux, server, args.containers), flush=True)
 
     try:
+        print(describe(dmux, server, args.containers), flush=True)
         run_phases(b, args)
     except BenchError as exc:
         print(f"\nbench stopped: {exc}")
