@@ -129,12 +129,19 @@ def test_resolve_rejects_an_ambiguous_prefix_and_lists_the_matches() -> None:
     assert "charlie" not in str(caught.value)
 
 
-@pytest.mark.parametrize("query", ["delta", "ff", "", "alph"])
+@pytest.mark.parametrize("query", ["delta", "ff", "alph"])
 def test_resolve_rejects_an_unknown_query(query: str) -> None:
     with pytest.raises(UserError, match="dmux ls") as caught:
         resolve(query, ALL)
 
     assert repr(query) in str(caught.value)
+
+
+@pytest.mark.parametrize("query", ["", " "])
+def test_resolve_rejects_an_empty_query(query: str) -> None:
+    """An empty NAME (``dmux stop "$UNSET"``) must never match, not even every id."""
+    with pytest.raises(UserError):
+        resolve(query, [ALPHA])
 
 
 def test_resolve_with_no_containers() -> None:
