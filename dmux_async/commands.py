@@ -12,6 +12,7 @@ import anyio
 import structlog
 
 from dmux_async import names
+from dmux_async.endpoint import CLIENT_VARIABLES
 from dmux_async.engine import Engine, Spec, connect
 from dmux_async.errors import UserError
 from dmux_async.lock import server_lock
@@ -249,9 +250,15 @@ def _env(pairs: list[str], environ: Mapping[str, str]) -> list[str]:
 
 
 def attach_argv(ctx: Context, container_id: str, *, start: bool) -> list[str]:
-    """The pane's program: the ``docker`` client attached to the container's terminal."""
+    """The pane's program: the ``docker`` client attached to the container's terminal.
+
+    Its flags name dmux's engine; ``env -u`` keeps the tmux server's own ``DOCKER_*``
+    variables (a ``DOCKER_TLS_VERIFY`` meant for another engine, say) from changing that.
+    """
     verb = ["start", "-ai"] if start else ["attach"]
-    return ["docker", "-H", ctx.engine.host, *verb, "--detach-keys", DETACH_KEYS, container_id]
+    unset = [arg for name in CLIENT_VARIABLES for arg in ("-u", name)]
+    return ["env", *unset, "docker", *ctx.engine.endpoint.cli_flags(), *verb,
+            "--detach-keys", DETACH_KEYS, container_id]
 
 
 async def _open_or_remove(
