@@ -22,12 +22,12 @@ import structlog
 from anyio.abc import SocketStream
 
 from dmux_async.cli import run_cli
+from dmux_async.endpoint import resolve
+from dmux_async.errors import DmuxError
 
 log = structlog.get_logger("dmux.watch")
 
 REQUEST_LIMIT = 1024 * 1024
-_ENGINE_VARS = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH",
-                "DOCKER_TLS_VERIFY")
 
 
 class Service:
@@ -58,7 +58,7 @@ class Service:
         if not (isinstance(environ, dict) and isinstance(argv, list) and isinstance(cwd, str)):
             return {"declined": True}
 
-        if any(environ.get(k) != self._environ.get(k) for k in _ENGINE_VARS):
+        if not _same_engine(environ, self._environ):
             return {"declined": True}  # another engine: the client runs it against that
 
         # The thread runs to its end even if the watcher is told to stop meanwhile.
@@ -67,6 +67,19 @@ class Service:
                 reply: dict[str, Any] = await anyio.to_thread.run_sync(_run, argv, environ, cwd)
 
         return reply
+
+
+def _same_engine(caller: Mapping[str, str], own: Mapping[str, str]) -> bool:
+    """Whether both environments lead to the same engine, by the ``docker`` client's rules.
+
+    Compared resolved rather than variable by variable: a context chosen by
+    ``docker context use`` lives in a file, not in any variable. An environment that
+    names no usable engine declines, so that the client reports the error itself.
+    """
+    try:
+        return resolve(caller) == resolve(own)
+    except DmuxError:
+        return False
 
 
 def _run(argv: list[str], environ: dict[str, str], cwd: str) -> dict[str, Any]:
