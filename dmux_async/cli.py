@@ -10,13 +10,13 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from dmux_async.errors import DmuxError, ExitCode
+from dmux_async.errors import DmuxError, ExitCode, HandBack
 
 if TYPE_CHECKING:
     from dmux_async import commands
@@ -53,6 +53,7 @@ class Invocation:
     cwd: str
     socket_name: str | None = None
     socket_path: str | None = None
+    handed_over: bool = False  # run by a watcher for a client, not in the caller's process
 
 
 SocketName = Annotated[str | None, typer.Option("-L", "--socket-name", help="tmux -L NAME")]
@@ -74,7 +75,7 @@ def main_options(
         typer.echo(ctx.get_help())
 
     base: Invocation = ctx.obj
-    ctx.obj = Invocation(base.environ, base.cwd, socket_name, socket_path)
+    ctx.obj = replace(base, socket_name=socket_name, socket_path=socket_path)
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -93,8 +94,11 @@ def init(
     target: Target = None,
     as_json: AsJson = False,
 ) -> None:
-    """Split the current window and run a fresh container attached in the new pane."""
-    from dmux_async import commands
+    """Split the current window and run a fresh container attached in the new pane.
+
+    An image the engine lacks is pulled first, with a progress line on a terminal.
+    """
+    from dmux_async import commands, pull_progress
     from dmux_async.panes import Split
 
     call: Invocation = ctx.obj
@@ -108,7 +112,9 @@ def init(
         split=_choice(Split, split, "--split"),
         auto_pause=not no_auto_pause,
     )
-    _report(_run(ctx, target, lambda c: commands.init(c, request)), as_json)
+    show_pull = None if call.handed_over else (
+        lambda image: pull_progress.for_stream(image, sys.stderr))
+    _report(_run(ctx, target, lambda c: commands.init(c, request, show_pull)), as_json)
 
 
 @app.command()
@@ -230,13 +236,21 @@ def watch(
         raise _first_dmux_error(group) from group
 
 
-def run_cli(argv: list[str], environ: Mapping[str, str], cwd: str) -> int:
-    """Run one dmux command line; returns its exit code, never raises."""
+def run_cli(
+    argv: list[str], environ: Mapping[str, str], cwd: str, *, handed_over: bool = False
+) -> int:
+    """Run one dmux command line; returns its exit code.
+
+    Raises only :class:`HandBack`, and only when ``handed_over`` (a watcher runs it for a
+    client): the client must then run the command itself.
+    """
     command = _click_command()
 
     try:
         command.main(argv, prog_name="dmux", standalone_mode=False,
-                     obj=Invocation(environ, cwd))
+                     obj=Invocation(environ, cwd, handed_over=handed_over))
+    except HandBack:
+        raise
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # a usage error: unknown option, missing argument

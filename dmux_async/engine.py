@@ -252,7 +252,11 @@ def _explain(exc: aiodocker.DockerError, about: _About) -> Exception:
     unreachable = _unreachable(exc.status, message)
 
     if unreachable or about.pulling:
-        return unreachable or UserError(f"cannot pull {about.pulling!r}: {message}")
+        # dmux sends no registry credentials: the docker client does, from its own login.
+        return unreachable or UserError(
+            f"cannot pull {about.pulling!r}: {message} (check the name and the registry; "
+            f"an image behind `docker login` needs `docker pull {about.pulling}` first)"
+        )
 
     if exc.status == 404 and about.container and "No such container" in message:
         return ContainerGone(

@@ -346,7 +346,8 @@ def test_pull_failure_is_one_line() -> None:
     explained = _explain(error, _About(pulling="r/x:1"))
 
     assert isinstance(explained, UserError)
-    assert str(explained) == "cannot pull 'r/x:1': manifest for r/x:1 not found: manifest unknown"
+    assert str(explained).startswith(
+        "cannot pull 'r/x:1': manifest for r/x:1 not found: manifest unknown (check the name")
 
 
 def test_watcher_compares_engines_resolved(config: Path, pems: Path) -> None:

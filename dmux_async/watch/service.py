@@ -2,7 +2,8 @@
 
 A request is one JSON object (``argv``, ``environ``, ``cwd``) and the reply one JSON
 object (``code``, ``stdout``, ``stderr``), or ``{"declined": true}`` when the client must
-run the command itself: it asked for another Docker engine than the watcher's.
+run the command itself: it asked for another Docker engine than the watcher's, or for
+work that belongs in its own process (pulling an image, with progress on its terminal).
 
 Requests run one at a time, in a worker thread, through the same command line code as
 ``dmux`` run by hand. The command output is captured by swapping ``sys.stdout`` and
@@ -23,7 +24,7 @@ from anyio.abc import SocketStream
 
 from dmux_async.cli import run_cli
 from dmux_async.endpoint import resolve
-from dmux_async.errors import DmuxError
+from dmux_async.errors import DmuxError, HandBack
 
 log = structlog.get_logger("dmux.watch")
 
@@ -86,8 +87,12 @@ def _run(argv: list[str], environ: dict[str, str], cwd: str) -> dict[str, Any]:
     out, err = io.StringIO(), io.StringIO()
     started = time.perf_counter()
 
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = run_cli([str(a) for a in argv], environ, cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run_cli([str(a) for a in argv], environ, cwd, handed_over=True)
+    except HandBack as back:
+        log.info("request_handed_back", command=argv[:3], reason=str(back))
+        return {"declined": True}
 
     log.info("request_handled", command=argv[:3], code=code,
              ms=round((time.perf_counter() - started) * 1000, 1))
