@@ -7,6 +7,8 @@ stopped by its own pid and its folder removed.
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -155,3 +157,83 @@ class PrivateEngine:
             raise AssertionError(f"the private dockerd exited:\n{self.log_tail()}")
 
         return self.docker("info").returncode == 0
+
+
+CONTAINERS_CONF = """\
+[containers]
+# Podman's default rlimits (nofile 1048576) exceed what some sandboxes allow: runc then
+# fails with "error setting rlimits". Stay within this process's own limits.
+default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+
+
+@dataclass
+class PodmanEngine:
+    """Podman's Docker-compatible API on ``root/podman.sock``, with storage of its own."""
+
+    root: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def create(cls) -> PodmanEngine:
+        return cls(Path(tempfile.mkdtemp(prefix="dmxp-", dir="/tmp")))
+
+    @property
+    def unix_host(self) -> str:
+        return f"unix://{self.root}/podman.sock"
+
+    def docker(self, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["docker", "-H", self.unix_host, *args], input=data,
+                              capture_output=True, check=False)
+
+    def start(self) -> None:
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        nproc = min(resource.getrlimit(resource.RLIMIT_NPROC)[0], 4096)
+        conf = self.root / "containers.conf"
+        conf.write_text(CONTAINERS_CONF.format(nofile=nofile, nproc=nproc))
+        env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+
+        with (self.root / "podman.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                ["podman", "--root", str(self.root / "storage"), "--runroot",
+                 str(self.root / "run"), "--tmpdir", str(self.root / "tmp"),
+                 "system", "service", "--time=0", self.unix_host],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+            )
+
+        wait_until(self._answers, timeout=60, what="the podman service to answer")
+
+    def stop(self) -> None:
+        """Remove every container, then stop the service by its pid and remove its folder."""
+        if self.process and self.process.poll() is None:
+            ids = self.docker("ps", "-aq").stdout.decode().split()
+
+            if ids:
+                self.docker("rm", "-f", *ids)
+
+            self.process.terminate()
+            self.process.wait(timeout=60)
+
+        subprocess.run(["umount", "-R", str(self.root / "storage" / "overlay")],
+                       capture_output=True, check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def load(self, image: str) -> None:
+        saved = subprocess.run(["docker", "save", image], capture_output=True, check=True)
+        loaded = self.docker("load", data=saved.stdout)
+        assert loaded.returncode == 0, loaded.stderr.decode()
+
+    def status(self, name: str) -> str:
+        found = self.docker("inspect", "-f", "{{.State.Status}}", name)
+        return found.stdout.decode().strip() if found.returncode == 0 else "missing"
+
+    def _answers(self) -> bool:
+        if self.process and self.process.poll() is not None:
+            log = (self.root / "podman.log").read_text(errors="replace")
+            raise AssertionError(f"the podman service exited:\n{log[-2000:]}")
+
+        return self.docker("version").returncode == 0

@@ -16,13 +16,14 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 import aiodocker
 import anyio
 import pytest
 from conftest import RunDmux, TmuxServer
-from engines import Certs, PrivateEngine, wait_until
+from engines import Certs, PodmanEngine, PrivateEngine, wait_until
+from watching import events, running_watcher
 
 from dmux_async import endpoint
 from dmux_async.commands import Context, attach_argv
@@ -394,8 +395,14 @@ def shell_answers(server: TmuxServer, pane: str) -> bool:
     return True
 
 
-def round_trip(server: TmuxServer, run_dmux: RunDmux, engine: PrivateEngine,
-               env: dict[str, str]) -> None:
+class Reached(Protocol):
+    """An engine the test can ask about a container's state behind dmux's back."""
+
+    def status(self, name: str) -> str: ...
+
+
+def round_trip(server: TmuxServer, run_dmux: RunDmux, engine: Reached,
+               env: dict[str, str]) -> str:
     """init, stop and start through `env`'s engine; the pane's attach must reach it."""
     main = server.out("display-message", "-p", "-t", "main", "#{pane_id}")
 
@@ -421,6 +428,7 @@ def round_trip(server: TmuxServer, run_dmux: RunDmux, engine: PrivateEngine,
     pane, dead = panes(server)[name]
     assert engine.status(name) == "running" and dead == "0"
     assert shell_answers(server, pane)
+    return name
 
 
 @pytest.fixture
@@ -510,3 +518,45 @@ def test_tls_with_another_ca_says_tls_failed(tmux_server: TmuxServer, run_dmux: 
 
     assert listed.returncode == 2
     assert listed.stderr.count("\n") == 1 and "TLS failed" in listed.stderr
+
+
+@pytest.fixture
+def podman(test_image: str) -> Iterator[PodmanEngine]:
+    if not shutil.which("podman"):
+        pytest.skip("podman is not installed (apt-get install podman)")
+
+    engine = PodmanEngine.create()
+
+    try:
+        engine.start()
+        engine.load(test_image)
+        yield engine
+    finally:
+        engine.stop()
+
+
+@pytest.mark.integration
+def test_podman_socket(tmux_server: TmuxServer, run_dmux: RunDmux, podman: PodmanEngine,
+                       tmp_path: Path) -> None:
+    """Podman's Docker-compatible socket is a unix DOCKER_HOST like any other.
+
+    Its events say ``died`` where Docker says ``die``: the watcher must pause a container
+    whose pane is gone whatever the events are called.
+    """
+    env = {"DOCKER_HOST": podman.unix_host}
+    name = round_trip(tmux_server, run_dmux, podman, env)
+
+    log_path = tmp_path / "watch.log"
+
+    with running_watcher(tmux_server.name, log_path, env):
+        tmux_server.out("kill-pane", "-t", panes(tmux_server)[name][0])
+
+        wait_until(lambda: podman.status(name) == "paused", timeout=20,
+                   what=f"{name} paused on podman")
+
+        def woken_by_podman() -> bool:  # its own pause comes back as a podman event
+            return any(str(e.get("reason", "")).startswith("engine-") and
+                       e.get("reason") != "engine-connected"
+                       for e in events(log_path) if e.get("event") == "reconciled")
+
+        wait_until(woken_by_podman, timeout=20, what="a reconcile rung by a podman event")

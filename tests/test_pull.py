@@ -7,11 +7,8 @@ the image is the offline busybox one, pushed there and untagged locally first.
 from __future__ import annotations
 
 import io
-import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import uuid
@@ -22,6 +19,7 @@ import pytest
 from conftest import RunDmux, TmuxServer, _unavailable
 from engines import free_port, wait_until
 from registry import Registry
+from watching import logged, running_watcher
 
 from dmux_async.pull_progress import ProgressLine, Quiet, for_stream
 
@@ -198,31 +196,13 @@ def test_pull_through_a_watcher_is_handed_back(tmux_server: TmuxServer, run_dmux
                                                remote_image: str, tmp_path: Path) -> None:
     """A watcher never pulls: it would hold up every other command, and show no progress."""
     log_path = tmp_path / "watch.log"
-    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
 
-    with log_path.open("w") as log:
-        watcher = subprocess.Popen(
-            [sys.executable, "-m", "dmux_async", "-L", tmux_server.name, "watch",
-             "--log-format", "json", "--log-level", "debug"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=env,
-        )
-
-    def logged(event: str) -> bool:
-        lines = log_path.read_text().splitlines()
-        return any(json.loads(line).get("event") == event for line in lines
-                   if line.startswith("{"))
-
-    try:
-        wait_until(lambda: logged("reconciled"), timeout=30, what="the watcher to start")
-
+    with running_watcher(tmux_server.name, log_path):
         made = run_dmux("init", "-i", remote_image, pane=main_pane(tmux_server))
 
         assert made.returncode == 0, made.stderr
-        assert logged("request_handed_back")
+        assert logged(log_path, "request_handed_back")
         assert status(made.stdout.strip()) == "running"
-    finally:
-        watcher.send_signal(signal.SIGTERM)
-        watcher.wait(timeout=15)
 
 
 @pytest.mark.integration
