@@ -14,6 +14,7 @@ import aiodocker
 import aiohttp
 import anyio
 
+from dmux_async.api_version import NegotiatingDocker
 from dmux_async.endpoint import Endpoint, resolve
 from dmux_async.errors import (
     ContainerGone,
@@ -23,8 +24,6 @@ from dmux_async.errors import (
 )
 from dmux_async.model import LABEL_AUTO_PAUSE, LABEL_NAME, LABEL_TMUX, Container
 
-# The engines dmux supports all speak 1.41; naming it saves a round trip per command.
-API_VERSION = "v1.41"
 # A tcp engine that does not answer must not hang a command: only connecting is bounded,
 # since a pull or an event stream may rightly take long.
 CONNECT_TIMEOUT = 10.0
@@ -188,10 +187,9 @@ async def connect(tmux: str, environ: Mapping[str, str]) -> AsyncIterator[Engine
     """Open a connection to the engine the ``docker`` client would use."""
     endpoint = resolve(environ)
     connector = _tcp_connector(endpoint)
-    docker = aiodocker.Docker(
-        url=endpoint.url,
+    docker = NegotiatingDocker(
+        endpoint.url,
         connector=connector,
-        api_version=API_VERSION,
         timeout=aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT),
     )
 
