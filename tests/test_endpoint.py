@@ -28,7 +28,7 @@ from watching import events, running_watcher
 from dmux_async import endpoint
 from dmux_async.commands import Context, attach_argv
 from dmux_async.endpoint import Endpoint, Tls, resolve
-from dmux_async.engine import Engine, _About, _explain, connect
+from dmux_async.engine import Engine, _About, _explain, _translated, connect
 from dmux_async.errors import EngineUnreachable, UserError
 from dmux_async.panes import Tmux
 from dmux_async.place import Place
@@ -339,6 +339,11 @@ def test_engine_failures_explained(status: int, message: str, kind: type[Excepti
 
     assert isinstance(explained, kind)
     assert expected in str(explained) and "\n" not in str(explained)
+
+
+def test_engine_that_does_not_answer_is_unreachable() -> None:
+    with pytest.raises(EngineUnreachable, match=r"no answer within 10 s"), _translated():
+        raise TimeoutError
 
 
 def test_pull_failure_is_one_line() -> None:
