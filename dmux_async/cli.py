@@ -10,13 +10,13 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from dmux_async.errors import DmuxError, ExitCode
+from dmux_async.errors import DmuxError, ExitCode, HandBack
 
 if TYPE_CHECKING:
     from dmux_async import commands
@@ -54,6 +54,7 @@ class Invocation:
     interactive: bool = False
     socket_name: str | None = None
     socket_path: str | None = None
+    handed_over: bool = False  # run by a watcher for a client, not in the caller's process
 
 
 SocketName = Annotated[str | None, typer.Option("-L", "--socket-name", help="tmux -L NAME")]
@@ -75,7 +76,7 @@ def main_options(
         typer.echo(ctx.get_help())
 
     base: Invocation = ctx.obj
-    ctx.obj = Invocation(base.environ, base.cwd, base.interactive, socket_name, socket_path)
+    ctx.obj = replace(base, socket_name=socket_name, socket_path=socket_path)
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -114,8 +115,9 @@ def init(
     """Split the current window and run a fresh container attached in the new pane.
 
     Options not given come from DMUX_* variables, else the settings file; see `dmux config`.
+    An image the engine lacks is pulled first, with a progress line on a terminal.
     """
-    from dmux_async import commands, settings
+    from dmux_async import commands, pull_progress, settings
     from dmux_async.panes import Split
 
     call: Invocation = ctx.obj
@@ -134,7 +136,9 @@ def init(
         split=Split(chosen.split),
         auto_pause=chosen.auto_pause,
     )
-    _report(_run(ctx, target, lambda c: commands.init(c, request)), as_json)
+    show_pull = None if call.handed_over else (
+        lambda image: pull_progress.for_stream(image, sys.stderr))
+    _report(_run(ctx, target, lambda c: commands.init(c, request, show_pull)), as_json)
 
 
 @app.command()
@@ -302,14 +306,25 @@ def watch(
 
 
 def run_cli(
-    argv: list[str], environ: Mapping[str, str], cwd: str, interactive: bool = False
+    argv: list[str],
+    environ: Mapping[str, str],
+    cwd: str,
+    *,
+    interactive: bool = False,
+    handed_over: bool = False,
 ) -> int:
-    """Run one dmux command line; returns its exit code, never raises."""
+    """Run one dmux command line; returns its exit code.
+
+    Raises only :class:`HandBack`, and only when ``handed_over`` (a watcher runs it for a
+    client): the client must then run the command itself.
+    """
     command = _click_command()
 
     try:
         command.main(argv, prog_name="dmux", standalone_mode=False,
-                     obj=Invocation(environ, cwd, interactive))
+                     obj=Invocation(environ, cwd, interactive, handed_over=handed_over))
+    except HandBack:
+        raise
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # a usage error: unknown option, missing argument
@@ -344,7 +359,7 @@ def main() -> int:
     from dmux_async.logs import configure
 
     configure(os.environ)
-    return run_cli(sys.argv[1:], os.environ, os.getcwd(), sys.stdin.isatty())
+    return run_cli(sys.argv[1:], os.environ, os.getcwd(), interactive=sys.stdin.isatty())
 
 
 def _run(

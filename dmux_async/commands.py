@@ -14,14 +14,18 @@ import anyio
 import structlog
 
 from dmux_async import names, screens
+from dmux_async.endpoint import CLIENT_VARIABLES
 from dmux_async.engine import Engine, Spec, connect
-from dmux_async.errors import TmuxServerGone, UserError
+from dmux_async.errors import HandBack, TmuxServerGone, UserError
 from dmux_async.lock import server_lock
 from dmux_async.model import Container, Pane, State, panes_of, state_of
 from dmux_async.panes import Layout, Split, Tmux
 from dmux_async.place import Place
+from dmux_async.pull_progress import PullProgress
 
 log = structlog.get_logger("dmux")
+
+ShowPull = Callable[[str], PullProgress]  # makes the progress display of one image's pull
 
 # The attach client in a pane must not hold back keys shells use. Docker's default detach
 # sequence starts with ctrl-p (history-up); ctrl-] is bound to almost nothing. Closing the
@@ -108,10 +112,17 @@ async def open_context(place: Place, environ: Mapping[str, str]) -> AsyncIterato
         yield Context(place, environ, engine, Tmux(place.socket_path))
 
 
-async def init(ctx: Context, request: InitRequest) -> Outcome:
-    """Create a container and start it attached in a new pane beside the current one."""
+async def init(ctx: Context, request: InitRequest, show_pull: ShowPull | None = None) -> Outcome:
+    """Create a container and start it attached in a new pane beside the current one.
+
+    An image the engine lacks is pulled first, with its progress given to ``show_pull``.
+    Without ``show_pull`` (a watcher answering for a client) that raises :class:`HandBack`
+    instead, so that the client pulls in its own process.
+    """
     anchor = _anchor(ctx)
     await ctx.tmux.describe(anchor)  # a bad -t fails here, before anything is made
+
+    await _ensure_image(ctx, request.image, show_pull)
 
     async with _locked(ctx):
         taken = {c.name for c in await ctx.engine.containers()}
@@ -248,6 +259,26 @@ def split_image(image: str) -> tuple[str, str]:
     return repository, tag
 
 
+async def _ensure_image(ctx: Context, image: str, show_pull: ShowPull | None) -> None:
+    """Pull an image the engine lacks; outside the server lock, since it may take minutes."""
+    if await ctx.engine.has_image(image):
+        return
+
+    if show_pull is None:
+        raise HandBack(f"{image} must be pulled")
+
+    progress = show_pull(image)
+    pulled = False
+
+    try:
+        await ctx.engine.pull(image, progress.update)
+        pulled = True
+    finally:
+        progress.finish(pulled)
+
+    log.info("image_pulled", image=image)
+
+
 def _anchor(ctx: Context) -> str:
     if ctx.place.anchor is None:
         raise UserError(NOT_IN_TMUX)
@@ -292,8 +323,13 @@ def _env(pairs: list[str], environ: Mapping[str, str]) -> list[str]:
 
 
 def docker_argv(ctx: Context, *args: str) -> list[str]:
-    """The ``docker`` client, in a pane, pointed at the engine dmux talks to."""
-    return ["docker", "-H", ctx.engine.host, *args]
+    """The ``docker`` client, in a pane, pointed at the engine dmux talks to.
+
+    Its flags name dmux's engine; ``env -u`` keeps the tmux server's own ``DOCKER_*``
+    variables (a ``DOCKER_TLS_VERIFY`` meant for another engine, say) from changing that.
+    """
+    unset = [arg for name in CLIENT_VARIABLES for arg in ("-u", name)]
+    return ["env", *unset, "docker", *ctx.engine.endpoint.cli_flags(), *args]
 
 
 def attach_argv(ctx: Context, container_id: str, *, start: bool) -> list[str]:

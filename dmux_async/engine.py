@@ -5,7 +5,6 @@ user's terms, what a failure means.
 """
 
 import json
-import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -15,6 +14,8 @@ import aiodocker
 import aiohttp
 import anyio
 
+from dmux_async.api_version import NegotiatingDocker
+from dmux_async.endpoint import Endpoint, resolve
 from dmux_async.errors import (
     ContainerGone,
     EngineError,
@@ -23,10 +24,10 @@ from dmux_async.errors import (
 )
 from dmux_async.model import LABEL_AUTO_PAUSE, LABEL_NAME, LABEL_TMUX, Container
 
-# The engines dmux supports all speak 1.41; naming it saves a round trip per command.
-API_VERSION = "v1.41"
+# A tcp engine that does not answer must not hang a command: only connecting is bounded,
+# since a pull or an event stream may rightly take long.
+CONNECT_TIMEOUT = 10.0
 _UNREACHABLE = 900
-_LOCAL_SOCKETS = ("/run/docker.sock", "/var/run/docker.sock")
 _LISTED = ("Id", "Names", "Image", "State", "Created", "Labels")
 
 
@@ -84,10 +85,10 @@ class Spec:
 class Engine:
     """One connection to the Docker engine, scoped to the containers of one tmux server."""
 
-    def __init__(self, docker: aiodocker.Docker, tmux: str, host: str) -> None:
+    def __init__(self, docker: aiodocker.Docker, tmux: str, endpoint: Endpoint) -> None:
         self._docker = docker
         self.tmux = tmux
-        self.host = host  # for the ``docker`` client that attaches in a pane
+        self.endpoint = endpoint  # also for the ``docker`` client that attaches in a pane
 
     async def containers(self) -> list[Container]:
         """Every dmux container made for this tmux server, in any state."""
@@ -167,6 +168,25 @@ class Engine:
 
             tg.cancel_scope.cancel()
 
+    async def has_image(self, image: str) -> bool:
+        """Whether the engine has this image already (``ubuntu`` means ``ubuntu:latest``)."""
+        with _translated():
+            try:
+                await self._docker.images.inspect(image)
+            except aiodocker.DockerError as exc:
+                if exc.status != 404:
+                    raise
+
+                return False
+
+        return True
+
+    async def pull(self, image: str, on_progress: Callable[[dict[str, Any]], None]) -> None:
+        """Pull an image, calling ``on_progress`` with each progress message of the engine."""
+        with _translated(pulling=image):
+            async for message in self._docker.images.pull(image, stream=True):
+                on_progress(message)
+
     async def commit(self, container_id: str, repository: str, tag: str) -> str:
         """Save a container's filesystem as an image; returns the image id.
 
@@ -183,71 +203,118 @@ class Engine:
         return str(result.get("Id", ""))
 
 
-def engine_address(environ: Mapping[str, str]) -> str:
-    """The engine the ``docker`` client would use: ``$DOCKER_HOST``, else the local socket."""
-    if environ.get("DOCKER_HOST"):
-        return environ["DOCKER_HOST"]
-
-    for path in _LOCAL_SOCKETS:
-        if os.path.exists(path):
-            return f"unix://{path}"
-
-    raise EngineUnreachable(
-        "no Docker engine found (no /var/run/docker.sock): start dockerd or set DOCKER_HOST"
-    )
-
-
 @asynccontextmanager
 async def connect(tmux: str, environ: Mapping[str, str]) -> AsyncIterator[Engine]:
     """Open a connection to the engine the ``docker`` client would use."""
-    address = engine_address(environ)
+    endpoint = resolve(environ)
+    connector = _tcp_connector(endpoint)
+    docker = NegotiatingDocker(
+        endpoint.url,
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT),
+    )
 
     try:
-        docker = aiodocker.Docker(url=address, api_version=API_VERSION)
-    except ValueError as exc:
-        raise UserError(f"cannot use DOCKER_HOST={address!r}: {exc}") from exc
-
-    try:
-        yield Engine(docker, tmux, address)
+        yield Engine(docker, tmux, endpoint)
     finally:
         with anyio.CancelScope(shield=True):
             await docker.close()
 
+            if connector is not None:
+                await connector.close()
+
+
+def _tcp_connector(endpoint: Endpoint) -> aiohttp.TCPConnector | None:
+    """dmux's own connector for tcp, so that aiodocker takes TLS from the endpoint alone.
+
+    Given none, aiodocker would look for ``DOCKER_TLS_VERIFY`` in this process's
+    environment, which is not the caller's when a watcher runs the command.
+    """
+    if not endpoint.host.startswith("tcp://"):
+        return None
+
+    context = endpoint.ssl_context()
+    return aiohttp.TCPConnector(ssl=context if context is not None else True)
+
+
+@dataclass(frozen=True)
+class _About:
+    """What a request was about, to say in the user's terms what its failure means."""
+
+    container: str | None = None
+    image: str | None = None
+    name: str | None = None
+    pulling: str | None = None
+
 
 @contextmanager
 def _translated(
-    container: str | None = None, image: str | None = None, name: str | None = None
+    container: str | None = None, image: str | None = None, name: str | None = None,
+    pulling: str | None = None,
 ) -> Iterator[None]:
     """Turn an aiodocker error into a dmux error that says what to do."""
     try:
         yield
     except aiodocker.DockerError as exc:
-        raise _explain(exc, container, image, name) from exc
+        raise _explain(exc, _About(container, image, name, pulling)) from exc
+    except TimeoutError as exc:
+        raise EngineUnreachable(
+            f"cannot reach the Docker engine: no answer within {CONNECT_TIMEOUT:g} s "
+            "(is it running, and are DOCKER_HOST or the Docker context right?)"
+        ) from exc
     except (OSError, aiohttp.ClientError) as exc:
         raise EngineUnreachable(f"lost the Docker engine: {exc!r}") from exc
 
 
-def _explain(
-    exc: aiodocker.DockerError, container: str | None, image: str | None, name: str | None
-) -> Exception:
-    message = str(exc.message).strip()
+def _explain(exc: aiodocker.DockerError, about: _About) -> Exception:
+    message = " ".join(str(exc.message).split())  # one line, whatever the engine sent
+    unreachable = _unreachable(exc.status, message)
 
-    if exc.status == _UNREACHABLE:
-        hint = " (permission denied: add yourself to the docker group)" if (
-            "ermission denied" in message) else "; is dockerd running?"
-        return EngineUnreachable(f"cannot reach the Docker engine{hint}: {message}")
+    if unreachable or about.pulling:
+        # dmux sends no registry credentials: the docker client does, from its own login.
+        return unreachable or UserError(
+            f"cannot pull {about.pulling!r}: {message} (check the name and the registry; "
+            f"an image behind `docker login` needs `docker pull {about.pulling}` first)"
+        )
 
-    if exc.status == 404 and container and "No such container" in message:
-        return ContainerGone(f"container {container[:12]} no longer exists (removed outside dmux?)")
+    if exc.status == 404 and about.container and "No such container" in message:
+        return ContainerGone(
+            f"container {about.container[:12]} no longer exists (removed outside dmux?)"
+        )
 
-    if exc.status == 404 and image:
-        return UserError(f"image {image!r} not found locally: {message} "
-                         f"(build it or `docker pull {image}` first)")
+    if exc.status == 404 and about.image:
+        return UserError(f"image {about.image!r} not found locally: {message} "
+                         f"(build it or `docker pull {about.image}` first)")
 
-    if exc.status == 409 and name and "already in use" in message:
-        return UserError(f"the name {name!r} is already taken by another container")
+    if exc.status == 409 and about.name and "already in use" in message:
+        return UserError(f"the name {about.name!r} is already taken by another container")
 
     if exc.status in (400, 409):
         return UserError(message)
 
     return EngineError(f"Docker engine error {exc.status}: {message}")
+
+
+def _unreachable(status: int, message: str) -> EngineUnreachable | None:
+    """The engine did not answer, or answered that it wants TLS."""
+    if status == _UNREACHABLE:
+        return EngineUnreachable(f"cannot reach the Docker engine{_hint(message)}: {message}")
+
+    if "HTTP request to an HTTPS server" in message:
+        return EngineUnreachable(
+            "the Docker engine speaks TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH "
+            "to the folder with ca.pem, cert.pem and key.pem, or use a Docker context"
+        )
+
+    return None
+
+
+def _hint(message: str) -> str:
+    if "ermission denied" in message:
+        return " (permission denied: add yourself to the docker group)"
+
+    if "SSL" in message or "certificate" in message:
+        return (" (TLS failed: check the certificates in DOCKER_CERT_PATH or the Docker "
+                "context, and that they name this host)")
+
+    return "; is dockerd running?"

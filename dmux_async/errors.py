@@ -55,3 +55,12 @@ class TmuxError(DmuxError):
     """tmux rejected a command."""
 
     exit_code = ExitCode.INTERNAL
+
+
+class HandBack(Exception):
+    """A watcher was asked for work that belongs in the caller's process: run it there.
+
+    Pulling an image is such work: its progress belongs on the caller's terminal, and it
+    would hold up every other command the watcher answers. Not a :class:`DmuxError`,
+    since nothing failed; :func:`dmux_async.cli.run_cli` lets it through.
+    """

@@ -904,7 +904,7 @@ def test_start_thaws_a_container_paused_outside_dmux(dmux: Dmux) -> None:
     assert dmux.ok("start", box.name, pane=dmux.main_pane) == box.name
 
     assert status(box.name) == "running"
-    assert dmux.panes_showing(box.id) == [box.pane]
+    assert len(dmux.panes_showing(box.id)) == 1
 
 
 # -- start ----------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 A request is one JSON object (``argv``, ``environ``, ``cwd``) and the reply one JSON
 object (``code``, ``stdout``, ``stderr``), or ``{"declined": true}`` when the client must
-run the command itself: it asked for another Docker engine than the watcher's.
+run the command itself: it asked for another Docker engine than the watcher's, or for
+work that belongs in its own process (pulling an image, with progress on its terminal).
 
 Requests run one at a time, in a worker thread, through the same command line code as
 ``dmux`` run by hand. The command output is captured by swapping ``sys.stdout`` and
@@ -22,12 +23,12 @@ import structlog
 from anyio.abc import SocketStream
 
 from dmux_async.cli import run_cli
+from dmux_async.endpoint import resolve
+from dmux_async.errors import DmuxError, HandBack
 
 log = structlog.get_logger("dmux.watch")
 
 REQUEST_LIMIT = 1024 * 1024
-_ENGINE_VARS = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH",
-                "DOCKER_TLS_VERIFY")
 
 
 class Service:
@@ -58,7 +59,7 @@ class Service:
         if not (isinstance(environ, dict) and isinstance(argv, list) and isinstance(cwd, str)):
             return {"declined": True}
 
-        if any(environ.get(k) != self._environ.get(k) for k in _ENGINE_VARS):
+        if not _same_engine(environ, self._environ):
             return {"declined": True}  # another engine: the client runs it against that
 
         # The thread runs to its end even if the watcher is told to stop meanwhile.
@@ -69,12 +70,29 @@ class Service:
         return reply
 
 
+def _same_engine(caller: Mapping[str, str], own: Mapping[str, str]) -> bool:
+    """Whether both environments lead to the same engine, by the ``docker`` client's rules.
+
+    Compared resolved rather than variable by variable: a context chosen by
+    ``docker context use`` lives in a file, not in any variable. An environment that
+    names no usable engine declines, so that the client reports the error itself.
+    """
+    try:
+        return resolve(caller) == resolve(own)
+    except DmuxError:
+        return False
+
+
 def _run(argv: list[str], environ: dict[str, str], cwd: str) -> dict[str, Any]:
     out, err = io.StringIO(), io.StringIO()
     started = time.perf_counter()
 
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = run_cli([str(a) for a in argv], environ, cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run_cli([str(a) for a in argv], environ, cwd, handed_over=True)
+    except HandBack as back:
+        log.info("request_handed_back", command=argv[:3], reason=str(back))
+        return {"declined": True}
 
     log.info("request_handled", command=argv[:3], code=code,
              ms=round((time.perf_counter() - started) * 1000, 1))
