@@ -16,7 +16,7 @@ import structlog
 from dmux_async import names, screens
 from dmux_async.endpoint import CLIENT_VARIABLES
 from dmux_async.engine import Engine, Spec, connect
-from dmux_async.errors import HandBack, TmuxServerGone, UserError
+from dmux_async.errors import HandBack, NameTaken, TmuxServerGone, UserError
 from dmux_async.lock import server_lock
 from dmux_async.model import Container, Pane, State, panes_of, state_of
 from dmux_async.panes import Layout, Split, Tmux
@@ -32,6 +32,7 @@ ShowPull = Callable[[str], PullProgress]  # makes the progress display of one im
 # pane is dmux's way to detach.
 DETACH_KEYS = "ctrl-],ctrl-]"
 START_TIMEOUT = 20.0
+_NOT_RUNNING = ("exited", "created", "dead")
 _POLL = 0.02
 NOT_IN_TMUX = (
     "not inside tmux: run dmux from a tmux pane, or pass -t SESSION:WINDOW "
@@ -125,13 +126,11 @@ async def init(ctx: Context, request: InitRequest, show_pull: ShowPull | None = 
     await _ensure_image(ctx, request.image, show_pull)
 
     async with _locked(ctx):
-        taken = {c.name for c in await ctx.engine.containers()}
-        name = names.check_name(request.name) if request.name else names.generate_name(taken)
-        spec = _spec(ctx, request, name)
-        container_id = await ctx.engine.create(spec)
+        name, container_id = await _create(ctx, request)
+        before = (await ctx.engine.status(container_id)).started_at
         pane = await _open_or_remove(ctx, anchor, request.split, container_id, name)
 
-    status = await _wait_started(ctx, container_id, name, pane)
+    status = await _wait_started(ctx, container_id, name, pane, before)
     log.info("container_created", container=name, pane=pane, image=request.image)
     return Outcome(name, container_id, "created", pane, status)
 
@@ -141,7 +140,8 @@ async def stop(ctx: Context, query: str | None) -> Outcome:
     async with _locked(ctx):
         container, layout = await _resolve(ctx, query, "stop", _stoppable)
 
-        if container.status == "paused":
+        if container.status == "paused":  # frozen by hand, say: its pane goes all the same
+            await _keep_screen_and_close(ctx, container, layout)
             return Outcome(container.name, container.id, "already-paused")
 
         if container.status not in ("running", "restarting"):
@@ -173,16 +173,21 @@ async def start(ctx: Context, request: "StartRequest") -> list[Outcome]:
             shown = panes_of(container, layout.tagged)
 
             if shown:
+                if container.status == "paused":  # shown but frozen by hand: thaw it
+                    await ctx.engine.unpause(container.id)
+
                 await ctx.tmux.focus(shown[0].pane_id)
                 outcomes.append(Outcome(container.name, container.id, "focused", shown[0].pane_id))
             else:
                 hidden.append(container)
 
         anchor = f"{request.session}:" if request.session else (_anchor(ctx) if hidden else "")
+        before = {c.id: (await ctx.engine.status(c.id)).started_at
+                  for c in hidden if c.status in _NOT_RUNNING}
         opened = await _show_all(ctx, hidden, anchor, request.split)
 
     for container, pane in zip(hidden, opened, strict=True):
-        outcomes.append(await _resumed(ctx, container, pane))
+        outcomes.append(await _resumed(ctx, container, pane, before.get(container.id, "")))
 
     return outcomes
 
@@ -338,6 +343,25 @@ def attach_argv(ctx: Context, container_id: str, *, start: bool) -> list[str]:
     return docker_argv(ctx, *verb, "--detach-keys", DETACH_KEYS, container_id)
 
 
+async def _create(ctx: Context, request: InitRequest) -> tuple[str, str]:
+    """Create the container; a generated name taken by a container not dmux's is redrawn."""
+    if request.name:
+        name = names.check_name(request.name)
+        return name, await ctx.engine.create(_spec(ctx, request, name))
+
+    taken = {c.name for c in await ctx.engine.containers()}
+
+    for _ in range(5):
+        name = names.generate_name(taken)
+
+        try:
+            return name, await ctx.engine.create(_spec(ctx, request, name))
+        except NameTaken:
+            taken.add(name)
+
+    raise UserError("could not find a free container name; pass --name")
+
+
 async def _open_or_remove(
     ctx: Context, anchor: str, split: Split, container_id: str, name: str
 ) -> str:
@@ -357,9 +381,8 @@ async def _chosen(ctx: Context, request: StartRequest) -> tuple[list[Container],
     """The containers a start is about, each once, in the order given."""
     if not request.every:
         if len(request.names) <= 1:
-            container, layout = await _resolve(
-                ctx, request.names[0] if request.names else None, "start", _startable
-            )
+            query = request.names[0] if request.names else None
+            container, layout = await _resolve(ctx, query, "start", _startable)
             return [container], layout
 
         containers, layout = await _snapshot(ctx)
@@ -394,7 +417,7 @@ async def _show_all(
 
 async def _show(ctx: Context, container: Container, anchor: str, split: Split) -> str:
     """Open a tagged pane on a container that has none, unpausing it first if frozen."""
-    start = container.status in ("exited", "created", "dead")
+    start = container.status in _NOT_RUNNING
 
     if container.status == "paused":
         await ctx.engine.unpause(container.id)
@@ -437,9 +460,10 @@ async def _screen_for(ctx: Context, container: Container) -> Path:
     return screens.screen_path(ctx.environ, container.id)
 
 
-async def _resumed(ctx: Context, container: Container, pane: str) -> Outcome:
-    if container.status in ("exited", "created", "dead"):
-        status = await _wait_started(ctx, container.id, container.name, pane, remove=False)
+async def _resumed(ctx: Context, container: Container, pane: str, before: str) -> Outcome:
+    if container.status in _NOT_RUNNING:
+        status = await _wait_started(ctx, container.id, container.name, pane, before,
+                                     remove=False)
         return Outcome(container.name, container.id, "restarted", pane, status)
 
     log.info("container_resumed", container=container.name, pane=pane)
@@ -447,25 +471,27 @@ async def _resumed(ctx: Context, container: Container, pane: str) -> Outcome:
 
 
 async def _wait_started(
-    ctx: Context, container_id: str, name: str, pane: str, *, remove: bool = True
+    ctx: Context, container_id: str, name: str, pane: str, before: str, *, remove: bool = True
 ) -> str:
     """Wait until the pane's ``docker start -ai`` has started the container.
 
+    ``before`` is when the container last started, as the engine said before the pane
+    opened: a later one means this start happened, even if the process already exited.
     If the pane ends first, the start failed (a command not found in the image, say):
     report the engine's reason and, for a container made just now, remove it.
     """
     with anyio.move_on_after(START_TIMEOUT):
         while True:
-            status, error = await ctx.engine.status(container_id)
+            state = await ctx.engine.status(container_id)
 
-            if status != "created":
-                return status
+            if state.status in ("running", "paused") or state.started_at != before:
+                return state.status
 
             layout = await ctx.tmux.layout()
 
             if not any(p.pane_id == pane and not p.dead for p in layout.tagged):
                 await _abandon(ctx, container_id, pane, remove)
-                raise UserError(f"{name} could not start: {error or 'its pane closed first'}")
+                raise UserError(f"{name} could not start: {state.error or 'its pane closed'}")
 
             await anyio.sleep(_POLL)
 
@@ -525,7 +551,7 @@ async def _resolve(
     """
     containers, layout = await _snapshot(ctx)
 
-    if query:
+    if query is not None:
         return names.resolve(query, containers), layout
 
     here = await _here(ctx, layout)

@@ -20,6 +20,7 @@ from dmux_async.errors import (
     ContainerGone,
     EngineError,
     EngineUnreachable,
+    NameTaken,
     UserError,
 )
 from dmux_async.model import LABEL_AUTO_PAUSE, LABEL_NAME, LABEL_TMUX, Container
@@ -82,6 +83,15 @@ class Spec:
         return config
 
 
+@dataclass(frozen=True)
+class RunState:
+    """What the engine says of one container's process."""
+
+    status: str
+    started_at: str
+    error: str
+
+
 class Engine:
     """One connection to the Docker engine, scoped to the containers of one tmux server."""
 
@@ -107,13 +117,16 @@ class Engine:
 
         return str(created.id)
 
-    async def status(self, container_id: str) -> tuple[str, str]:
-        """Docker's status of one container and the error it last reported, if any."""
+    async def status(self, container_id: str) -> RunState:
+        """Docker's status of one container, when it last started, and its last error."""
         with _translated(container=container_id):
             data = await self._docker.containers.container(container_id).show()
 
         state = data.get("State") or {}
-        return str(state.get("Status", "")), str(state.get("Error", ""))
+        return RunState(
+            str(state.get("Status", "")), str(state.get("StartedAt", "")),
+            str(state.get("Error", "")),
+        )
 
     async def pause(self, container_id: str) -> None:
         with _translated(container=container_id):
@@ -287,7 +300,7 @@ def _explain(exc: aiodocker.DockerError, about: _About) -> Exception:
                          f"(build it or `docker pull {about.image}` first)")
 
     if exc.status == 409 and about.name and "already in use" in message:
-        return UserError(f"the name {about.name!r} is already taken by another container")
+        return NameTaken(f"the name {about.name!r} is already taken by another container")
 
     if exc.status in (400, 409):
         return UserError(message)

@@ -22,6 +22,10 @@ class UserError(DmuxError):
     """Bad input: an unknown name, an ambiguous prefix, a name already taken."""
 
 
+class NameTaken(UserError):
+    """Another container, dmux's or not, has that name."""
+
+
 class ContainerGone(UserError):
     """The container was removed, possibly behind dmux's back."""
 

@@ -49,11 +49,15 @@ def generate_name(taken: set[str], randbelow: Callable[[int], int] = secrets.ran
 
 def resolve(query: str, containers: Sequence[Container]) -> Container:
     """Find a container by exact name, else by unique id prefix."""
+    if not query.strip():
+        raise UserError(f"no container can be named {query!r}: give a NAME or id prefix "
+                        "(`dmux ls` lists them), or leave it out")
+
     for container in containers:
         if container.name == query:
             return container
 
-    matches = [c for c in containers if c.id.startswith(query.lower())] if query else []
+    matches = [c for c in containers if c.id.startswith(query.lower())]
 
     if len(matches) == 1:
         return matches[0]
