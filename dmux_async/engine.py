@@ -29,6 +29,7 @@ from dmux_async.model import LABEL_AUTO_PAUSE, LABEL_NAME, LABEL_TMUX, Container
 # since a pull or an event stream may rightly take long.
 CONNECT_TIMEOUT = 10.0
 _UNREACHABLE = 900
+_UNPAUSE_TRIES = 5
 _LISTED = ("Id", "Names", "Image", "State", "Created", "Labels")
 
 
@@ -133,8 +134,25 @@ class Engine:
             await self._docker.containers.container(container_id).pause()
 
     async def unpause(self, container_id: str) -> None:
-        with _translated(container=container_id):
-            await self._docker.containers.container(container_id).unpause()
+        """Thaw a container.
+
+        Docker 20.10 records a pause from containerd's events, after its pause call has
+        returned; an unpause close behind it can be refused as 'not paused'. Then the
+        engine is asked again, briefly, before that is believed.
+        """
+        for attempt in range(_UNPAUSE_TRIES):
+            try:
+                with _translated(container=container_id):
+                    await self._docker.containers.container(container_id).unpause()
+                return
+            except EngineError as exc:
+                if "is not paused" not in str(exc) or attempt == _UNPAUSE_TRIES - 1:
+                    raise
+
+            if (await self.status(container_id)).status == "running":
+                return
+
+            await anyio.sleep(0.02)
 
     async def remove(self, container_id: str) -> None:
         """Remove a container in any state, paused included."""

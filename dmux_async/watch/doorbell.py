@@ -49,15 +49,16 @@ async def remove_hooks(tmux: Tmux) -> None:
 
 
 async def ring_forever(tmux: Tmux, wake: Callable[[str], None]) -> None:
-    """Call ``wake`` on each hook signal, and when the server goes or comes back."""
+    """Call ``wake`` on each hook signal, and when the server goes or comes back.
+
+    ``tmux wait-for`` exits 0 both when signalled and when its server is killed; the
+    next one then cannot connect, which tells the two apart without an extra query.
+    """
     while True:
         await _wait_for_server(tmux, wake)
 
         while await _wait_for_signal(tmux):
             wake("tmux-hook")
-
-            if not await _alive(tmux):
-                break
 
         log.warning("tmux_server_gone", socket=tmux.socket_path)
         wake("tmux-server-gone")
@@ -86,11 +87,7 @@ async def _wait_for_server(tmux: Tmux, wake: Callable[[str], None]) -> None:
 
 
 async def _wait_for_signal(tmux: Tmux) -> bool:
-    """Block on the channel; ``False`` if the client could not reach the server.
-
-    ``tmux wait-for`` also exits 0 when its server is killed, so the caller checks that
-    the server is still there after each wake-up.
-    """
+    """Block on the channel; ``False`` if the client could not reach the server."""
     process = await anyio.open_process(
         ["tmux", "-S", tmux.socket_path, "wait-for", CHANNEL],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -104,12 +101,3 @@ async def _wait_for_signal(tmux: Tmux) -> bool:
 
             with anyio.CancelScope(shield=True):
                 await process.wait()
-
-
-async def _alive(tmux: Tmux) -> bool:
-    try:
-        await tmux.arun("display-message", "-p", "")
-    except TmuxUnreachable:
-        return False
-
-    return True

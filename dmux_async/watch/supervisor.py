@@ -34,6 +34,9 @@ RETRY_AFTER = 0.5
 BACKOFF_MAX = 10.0
 PAUSES_AT_ONCE = 32
 BREATH = 0.02
+# Engine events after which a container may run unseen, or a pane show nothing: attach,
+# resize and exec events cannot make work. Podman says died and remove for die and destroy.
+STATE_CHANGES = frozenset({"start", "unpause", "restart", "die", "died", "destroy", "remove"})
 
 
 @dataclass(frozen=True)
@@ -204,10 +207,11 @@ class Watcher:
         actor = event.get("Actor")
         attributes = actor.get("Attributes", {}) if isinstance(actor, dict) else {}
 
-        if action == "destroy":
+        if action in ("destroy", "remove"):
             log.info("container_destroyed", container=attributes.get("name"))
 
-        self.wake(f"engine-{action}")
+        if action in STATE_CHANGES:
+            self.wake(f"engine-{action}")
 
     async def _resync(self) -> None:
         while True:
