@@ -298,6 +298,7 @@ def exited(name: str) -> bool:
 PAUSED_FOR = 1.5
 
 
+@pytest.mark.timeout(300)  # a dozen commands and a docker commit: slow on a loaded machine
 def test_demo_freeze_resume_save_and_reuse(dmux: Dmux, request: pytest.FixtureRequest) -> None:
     saved = f"dmux-test/saved-{dmux.suffix}:1"
     remove_afterwards(request, "image", "rm", "-f", saved)
