@@ -7,6 +7,7 @@ default (prepend) import mode puts this directory on sys.path.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -104,6 +105,7 @@ def tmux_server() -> Iterator[TmuxServer]:
         _remove_containers(f"dmux.tmux={server.socket_path}")
         server.cmd("kill-server")
         Path(server.socket_path).unlink(missing_ok=True)  # tmux 3.3 leaves it behind
+        shutil.rmtree(f"{server.socket_path}.dmux", ignore_errors=True)  # dmux's lock
 
 
 class RunDmux(Protocol):

@@ -26,12 +26,13 @@ from engines import Certs, PodmanEngine, PrivateEngine, wait_until
 from watching import events, running_watcher
 
 from dmux_async import endpoint
-from dmux_async.commands import Context, attach_argv
+from dmux_async.context import Context
 from dmux_async.endpoint import Endpoint, Tls, resolve
 from dmux_async.engine import Engine, _About, _explain, _translated, connect
 from dmux_async.errors import EngineUnreachable, UserError
 from dmux_async.panes import Tmux
 from dmux_async.place import Place
+from dmux_async.showing import attach_argv
 from dmux_async.watch.service import _same_engine
 
 # --- resolution ---------------------------------------------------------------------------
@@ -559,7 +560,11 @@ def test_podman_socket(tmux_server: TmuxServer, run_dmux: RunDmux, podman: Podma
         wait_until(lambda: podman.status(name) == "paused", timeout=20,
                    what=f"{name} paused on podman")
 
-        def woken_by_podman() -> bool:  # its own pause comes back as a podman event
+        podman.docker("unpause", name)  # thawed by hand: a podman event, and still no pane
+        wait_until(lambda: podman.status(name) == "paused", timeout=20,
+                   what=f"{name} paused again on podman")
+
+        def woken_by_podman() -> bool:
             return any(str(e.get("reason", "")).startswith("engine-") and
                        e.get("reason") != "engine-connected"
                        for e in events(log_path) if e.get("event") == "reconciled")

@@ -1,0 +1,160 @@
+"""The panes that show containers: opening them on the ``docker`` client, and closing them.
+
+A pane runs the ``docker`` client attached to the container's terminal: it handles raw
+mode, resizing and the escape keys better than anything dmux could write.
+"""
+
+from pathlib import Path
+
+import anyio
+
+from dmux_async import screens
+from dmux_async.context import Context
+from dmux_async.endpoint import CLIENT_VARIABLES
+from dmux_async.errors import UserError
+from dmux_async.model import Container, panes_of
+from dmux_async.panes import Layout, Split
+
+# The attach client in a pane must not hold back keys shells use. Docker's default detach
+# sequence starts with ctrl-p (history-up); ctrl-] is bound to almost nothing. Closing the
+# pane is dmux's way to detach.
+DETACH_KEYS = "ctrl-],ctrl-]"
+START_TIMEOUT = 20.0
+NOT_RUNNING = ("exited", "created", "dead")
+_POLL = 0.02
+
+
+def docker_argv(ctx: Context, *args: str) -> list[str]:
+    """The ``docker`` client, in a pane, pointed at the engine dmux talks to.
+
+    Its flags name dmux's engine; ``env -u`` keeps the tmux server's own ``DOCKER_*``
+    variables (a ``DOCKER_TLS_VERIFY`` meant for another engine, say) from changing that.
+    """
+    unset = [arg for name in CLIENT_VARIABLES for arg in ("-u", name)]
+    return ["env", *unset, "docker", *ctx.engine.endpoint.cli_flags(), *args]
+
+
+def attach_argv(ctx: Context, container_id: str, *, start: bool) -> list[str]:
+    """The pane's program: the ``docker`` client attached to the container's terminal."""
+    verb = ["start", "-ai"] if start else ["attach"]
+    return docker_argv(ctx, *verb, "--detach-keys", DETACH_KEYS, container_id)
+
+
+async def open_new(
+    ctx: Context, anchor: str, split: Split, container_id: str, name: str
+) -> str:
+    """Open and tag the pane of a new container; remove the container if that fails."""
+    try:
+        argv = attach_argv(ctx, container_id, start=True)
+        pane = await ctx.tmux.open(anchor, split, argv, container_id, name)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await ctx.engine.remove(container_id)
+        raise
+
+    return pane
+
+
+async def show_all(
+    ctx: Context, containers: list[Container], anchor: str, split: Split | None
+) -> list[str]:
+    """Open a pane for each container; several without a split go into one tiled window."""
+    if len(containers) > 1 and split is None:
+        first = await show(ctx, containers[0], anchor, Split.WINDOW)
+        panes = [first]
+
+        for container in containers[1:]:
+            panes.append(await show(ctx, container, first, Split.BELOW))
+            await ctx.tmux.arun("select-layout", "-t", first, "tiled")
+
+        return panes
+
+    return [await show(ctx, c, anchor, split or Split.RIGHT) for c in containers]
+
+
+async def show(ctx: Context, container: Container, anchor: str, split: Split) -> str:
+    """Open a tagged pane on a container that has none, unpausing it first if frozen."""
+    start = container.status in NOT_RUNNING
+
+    if container.status == "paused":
+        await ctx.engine.unpause(container.id)
+
+    try:
+        screen = await _screen_for(ctx, container)
+        argv = screens.replaying(screen, attach_argv(ctx, container.id, start=start))
+        pane = await ctx.tmux.open(anchor, split, argv, container.id, container.name)
+    except BaseException:
+        if container.status == "paused":
+            with anyio.CancelScope(shield=True):
+                await ctx.engine.pause(container.id)
+        raise
+
+    return pane
+
+
+async def keep_screen_and_close(ctx: Context, container: Container, layout: Layout) -> None:
+    """Keep the screen of the pane that shows the container, and close its panes."""
+    shown = panes_of(container, layout.tagged)
+    first = shown[0].pane_id if shown else None
+
+    if first:
+        screen = await ctx.tmux.capture_and_close(first, container.id)
+
+        if screen is not None:
+            screens.keep(ctx.environ, container.id, screen)
+
+    for pane in layout.tagged:
+        if pane.container_id == container.id and pane.pane_id != first:
+            await ctx.tmux.close(pane.pane_id, container.id)
+
+
+async def _screen_for(ctx: Context, container: Container) -> Path:
+    """The screen kept at stop, else the container's recent output, ready to replay."""
+    if not screens.has_screen(ctx.environ, container.id):
+        recent = await ctx.engine.recent_output(container.id, screens.RECENT_LINES)
+        screens.keep(ctx.environ, container.id, recent)
+
+    return screens.screen_path(ctx.environ, container.id)
+
+
+async def wait_started(
+    ctx: Context, container_id: str, name: str, pane: str, before: str, *, remove: bool = True
+) -> str:
+    """Wait until the pane's ``docker start -ai`` has started the container.
+
+    ``before`` is when the container last started, as the engine said before the pane
+    opened: a later one means this start happened, even if the process already exited.
+    If the pane ends first, the start failed (a command not found in the image, say):
+    report the engine's reason and, for a container made just now, remove it.
+    """
+    with anyio.move_on_after(START_TIMEOUT):
+        while True:
+            state = await ctx.engine.status(container_id)
+
+            if state.status in ("running", "paused") or state.started_at != before:
+                return state.status
+
+            layout = await ctx.tmux.layout()
+
+            if not any(p.pane_id == pane and not p.dead for p in layout.tagged):
+                await _abandon(ctx, container_id, pane, remove)
+                raise UserError(f"{name} could not start: {state.error or 'its pane closed'}")
+
+            await anyio.sleep(_POLL)
+
+    return "created"
+
+
+async def _abandon(ctx: Context, container_id: str, pane: str, remove: bool) -> None:
+    with anyio.CancelScope(shield=True):
+        await ctx.tmux.close(pane, container_id)
+
+        if remove:
+            await ctx.engine.remove(container_id)
+
+
+async def close_panes(ctx: Context, container: Container, layout: Layout) -> None:
+    """Close every pane tagged with the container, dead ones (remain-on-exit) included."""
+    for pane in layout.tagged:
+        if pane.container_id == container.id:
+            await ctx.tmux.close(pane.pane_id, container.id)
