@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from dmux_async.errors import DmuxError, ExitCode
+from dmux_async.status_line import DEFAULT_FORMAT as STATUS_FORMAT
 
 if TYPE_CHECKING:
     from dmux_async import commands
@@ -228,6 +229,26 @@ def watch(
             anyio.run(watcher.run)
     except BaseExceptionGroup as group:
         raise _first_dmux_error(group) from group
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option(
+        "-f", "--format", help="with the fields {running} {paused} {exited} {total}",
+    )] = STATUS_FORMAT,
+) -> None:
+    """One short line of container counts, for a tmux status line; `dmux:!` on failure."""
+    from dmux_async import status_line
+
+    try:
+        status_line.check_format(fmt)
+        counts = _run(ctx, None, lambda c: status_line.read(c.engine))
+    except Exception:  # a status line shows the marker; the reason goes to stderr
+        typer.echo(status_line.FAILED)
+        raise
+
+    typer.echo(status_line.render(counts, fmt))
 
 
 def run_cli(argv: list[str], environ: Mapping[str, str], cwd: str) -> int:
