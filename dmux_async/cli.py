@@ -251,13 +251,39 @@ def status(
     typer.echo(status_line.render(counts, fmt))
 
 
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", help="engine, tmux, hooks or watcher; repeat it for several",
+    )] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="no report, only the exit code")]
+    = False,
+) -> None:
+    """Check the engine, the tmux server, the watcher's hooks and the watcher: one line each."""
+    from dmux_async import health
+    from dmux_async.place import find_place
+
+    call: Invocation = ctx.obj
+    parts = [_choice(health.Part, p, "--only") for p in only] if only else list(health.Part)
+    place = find_place(call.environ, call.socket_name, call.socket_path)
+    checks = health.diagnose(place, call.environ, parts)
+
+    if not quiet:
+        typer.echo(health.report(checks))
+
+    if not all(check.ok for check in checks):
+        raise typer.Exit(ExitCode.USER_ERROR)
+
+
 def run_cli(argv: list[str], environ: Mapping[str, str], cwd: str) -> int:
     """Run one dmux command line; returns its exit code, never raises."""
     command = _click_command()
 
     try:
-        command.main(argv, prog_name="dmux", standalone_mode=False,
-                     obj=Invocation(environ, cwd))
+        # Without standalone mode, a typer.Exit raised by a command comes back as its code.
+        code = command.main(argv, prog_name="dmux", standalone_mode=False,
+                            obj=Invocation(environ, cwd))
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # a usage error: unknown option, missing argument
@@ -276,7 +302,7 @@ def run_cli(argv: list[str], environ: Mapping[str, str], cwd: str) -> int:
         _fail(f"unexpected {type(exc).__name__}: {exc} (set DMUX_DEBUG=1 for a traceback)")
         return ExitCode.INTERNAL
 
-    return ExitCode.OK
+    return code if isinstance(code, int) else ExitCode.OK
 
 
 @functools.cache
