@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from dmux_async import completion
 from dmux_async.errors import DmuxError, ExitCode
 from dmux_async.status_line import DEFAULT_FORMAT as STATUS_FORMAT
 
@@ -62,7 +63,10 @@ Target = Annotated[
     str | None,
     typer.Option("-t", "--target", help="tmux target pane or SESSION:WINDOW to act from"),
 ]
-Name = Annotated[str | None, typer.Argument(help="container name or id prefix")]
+Name = Annotated[str | None, typer.Argument(
+    help="container name or id prefix", autocompletion=completion.any_name)]
+RunningName = Annotated[str | None, typer.Argument(
+    help="container name or id prefix", autocompletion=completion.running_name)]
 AsJson = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
 
 
@@ -113,7 +117,7 @@ def init(
 
 
 @app.command()
-def stop(ctx: typer.Context, name: Name = None, target: Target = None) -> None:
+def stop(ctx: typer.Context, name: RunningName = None, target: Target = None) -> None:
     """Freeze a container (docker pause) and close its pane."""
     from dmux_async import commands
 
@@ -123,7 +127,8 @@ def stop(ctx: typer.Context, name: Name = None, target: Target = None) -> None:
 @app.command()
 def start(
     ctx: typer.Context,
-    names: Annotated[list[str] | None, typer.Argument(help="names or id prefixes")] = None,
+    names: Annotated[list[str] | None, typer.Argument(
+        help="names or id prefixes", autocompletion=completion.startable_name)] = None,
     every: Annotated[bool, typer.Option("--all", help="every container not shown")] = False,
     session: Annotated[
         str | None, typer.Option("--session", help="tmux session to open the panes in")
@@ -169,7 +174,8 @@ def delete(ctx: typer.Context, name: Name = None, target: Target = None) -> None
 @app.command()
 def save(
     ctx: typer.Context,
-    args: Annotated[list[str], typer.Argument(metavar="[NAME] IMAGE[:TAG]")],
+    args: Annotated[list[str], typer.Argument(
+        metavar="[NAME] IMAGE[:TAG]", autocompletion=completion.any_name)],
     target: Target = None,
 ) -> None:
     """Commit a container as an image, so that what was tried can be kept."""
