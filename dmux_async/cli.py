@@ -282,6 +282,28 @@ def doctor(
         raise typer.Exit(ExitCode.USER_ERROR)
 
 
+@app.command()
+def menu(
+    ctx: typer.Context,
+    target: Target = None,
+    client: Annotated[str | None, typer.Option("-c", "--client", help="tmux client to show it on")]
+    = None,
+    runner: Annotated[str | None, typer.Option(
+        "--runner", help="run each choice as RUNNER SOCKET CLIENT ARGS... (contrib/scripts/run)",
+    )] = None,
+) -> None:
+    """Show a tmux menu of the containers with no pane; the one chosen is started beside."""
+    from dmux_async import commands, roster
+    from dmux_async import menu as chooser
+    from dmux_async.place import find_place
+
+    call: Invocation = ctx.obj
+    place = find_place(call.environ, call.socket_name, call.socket_path, target)
+    entries = roster.from_watcher(call.environ, call.cwd, call.socket_name, call.socket_path)
+    entries = entries if entries is not None else roster.from_rows(_run(ctx, None, commands.rows))
+    chooser.show(place, call.environ, entries, client, runner)
+
+
 def run_cli(argv: list[str], environ: Mapping[str, str], cwd: str) -> int:
     """Run one dmux command line; returns its exit code, never raises."""
     command = _click_command()
