@@ -304,6 +304,27 @@ def menu(
     chooser.show(place, call.environ, entries, client, runner)
 
 
+service_app = typer.Typer(help="A systemd user service that runs dmux watch.",
+                          rich_markup_mode=None)
+app.add_typer(service_app, name="service")
+
+
+@service_app.command("install")
+def service_install(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="replace a unit file you edited")]
+    = False,
+) -> None:
+    """Write the user unit dmux-watch@.service; print the systemctl lines that start it."""
+    from dmux_async import service_unit
+    from dmux_async.executable import dmux_executable
+
+    call: Invocation = ctx.obj
+    instance = service_unit.instance_of(call.environ, call.socket_name, call.socket_path)
+    exec_start = service_unit.exec_word(dmux_executable(call.environ))
+    typer.echo(service_unit.install(call.environ, exec_start, instance, force).report())
+
+
 def run_cli(argv: list[str], environ: Mapping[str, str], cwd: str) -> int:
     """Run one dmux command line; returns its exit code, never raises."""
     command = _click_command()
