@@ -261,7 +261,7 @@ def status(
 def doctor(
     ctx: typer.Context,
     only: Annotated[list[str] | None, typer.Option(
-        "--only", help="engine, tmux, hooks or watcher; repeat it for several",
+        "--only", metavar="PART", help="engine, tmux, hooks or watcher; repeat it for several",
     )] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="no report, only the exit code")]
     = False,
