@@ -21,7 +21,7 @@ from dmux_async.errors import DmuxError, ExitCode
 from dmux_async.status_line import DEFAULT_FORMAT as STATUS_FORMAT
 
 if TYPE_CHECKING:
-    from dmux_async import commands
+    from dmux_async import commands, roster
 
 T = TypeVar("T")
 
@@ -293,15 +293,12 @@ def menu(
     )] = None,
 ) -> None:
     """Show a tmux menu of the containers with no pane; the one chosen is started beside."""
-    from dmux_async import commands, roster
     from dmux_async import menu as chooser
     from dmux_async.place import find_place
 
     call: Invocation = ctx.obj
     place = find_place(call.environ, call.socket_name, call.socket_path, target)
-    entries = roster.from_watcher(call.environ, call.cwd, call.socket_name, call.socket_path)
-    entries = entries if entries is not None else roster.from_rows(_run(ctx, None, commands.rows))
-    chooser.show(place, call.environ, entries, client, runner)
+    chooser.show(place, call.environ, _roster(ctx), client, runner)
 
 
 service_app = typer.Typer(help="A systemd user service that runs dmux watch.",
@@ -390,6 +387,15 @@ def _run(
         return anyio.run(session)
     except BaseExceptionGroup as group:
         raise _first_dmux_error(group) from group
+
+
+def _roster(ctx: typer.Context) -> "list[roster.Entry]":
+    """The server's containers: from the watcher if one answers, else read here."""
+    from dmux_async import commands, roster
+
+    call: Invocation = ctx.obj
+    listed = roster.from_watcher(call.environ, call.cwd, call.socket_name, call.socket_path)
+    return listed if listed is not None else roster.from_rows(_run(ctx, None, commands.rows))
 
 
 def _first_dmux_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
