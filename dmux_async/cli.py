@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from dmux_async import completion
 from dmux_async.errors import DmuxError, ExitCode, HandBack
+from dmux_async.status_line import DEFAULT_FORMAT as STATUS_FORMAT
 
 if TYPE_CHECKING:
-    from dmux_async import commands
+    from dmux_async import commands, roster
 
 T = TypeVar("T")
 
@@ -63,7 +65,10 @@ Target = Annotated[
     str | None,
     typer.Option("-t", "--target", help="tmux target pane or SESSION:WINDOW to act from"),
 ]
-Name = Annotated[str | None, typer.Argument(help="container name or id prefix")]
+Name = Annotated[str | None, typer.Argument(
+    help="container name or id prefix", autocompletion=completion.any_name)]
+RunningName = Annotated[str | None, typer.Argument(
+    help="container name or id prefix", autocompletion=completion.running_name)]
 AsJson = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
 
 
@@ -142,7 +147,7 @@ def init(
 
 
 @app.command()
-def stop(ctx: typer.Context, name: Name = None, target: Target = None) -> None:
+def stop(ctx: typer.Context, name: RunningName = None, target: Target = None) -> None:
     """Freeze a container (docker pause) and close its pane."""
     from dmux_async import commands
 
@@ -152,7 +157,8 @@ def stop(ctx: typer.Context, name: Name = None, target: Target = None) -> None:
 @app.command()
 def start(
     ctx: typer.Context,
-    names: Annotated[list[str] | None, typer.Argument(help="names or id prefixes")] = None,
+    names: Annotated[list[str] | None, typer.Argument(
+        help="names or id prefixes", autocompletion=completion.startable_name)] = None,
     every: Annotated[bool, typer.Option("--all", help="every container not shown")] = False,
     session: Annotated[
         str | None, typer.Option("--session", help="tmux session to open the panes in")
@@ -230,7 +236,8 @@ def exec_(
 @app.command()
 def save(
     ctx: typer.Context,
-    args: Annotated[list[str], typer.Argument(metavar="[NAME] IMAGE[:TAG]")],
+    args: Annotated[list[str], typer.Argument(
+        metavar="[NAME] IMAGE[:TAG]", autocompletion=completion.any_name)],
     target: Target = None,
 ) -> None:
     """Commit a container as an image, so that what was tried can be kept."""
@@ -305,6 +312,91 @@ def watch(
         raise _first_dmux_error(group) from group
 
 
+@app.command()
+def status(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option(
+        "-f", "--format", help="with the fields {running} {paused} {exited} {total}",
+    )] = STATUS_FORMAT,
+) -> None:
+    """One short line of container counts, for a tmux status line; `dmux:!` on failure."""
+    from dmux_async import status_line
+
+    try:
+        status_line.check_format(fmt)
+        counts = _run(ctx, None, lambda c: status_line.read(c.engine))
+    except Exception:  # a status line shows the marker; the reason goes to stderr
+        typer.echo(status_line.FAILED)
+        raise
+
+    typer.echo(status_line.render(counts, fmt))
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    only: Annotated[list[str] | None, typer.Option(
+        "--only", metavar="PART", help="engine, tmux, hooks or watcher; repeat it for several",
+    )] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="no report, only the exit code")]
+    = False,
+) -> None:
+    """Check the engine, the tmux server, the watcher's hooks and the watcher: one line each."""
+    from dmux_async import health
+    from dmux_async.place import find_place
+
+    call: Invocation = ctx.obj
+    parts = [_choice(health.Part, p, "--only") for p in only] if only else list(health.Part)
+    place = find_place(call.environ, call.socket_name, call.socket_path)
+    checks = health.diagnose(place, call.environ, parts)
+
+    if not quiet:
+        typer.echo(health.report(checks))
+
+    if not all(check.ok for check in checks):
+        raise typer.Exit(ExitCode.USER_ERROR)
+
+
+@app.command()
+def menu(
+    ctx: typer.Context,
+    target: Target = None,
+    client: Annotated[str | None, typer.Option("-c", "--client", help="tmux client to show it on")]
+    = None,
+    runner: Annotated[str | None, typer.Option(
+        "--runner", help="run each choice as RUNNER SOCKET CLIENT ARGS... (contrib/scripts/run)",
+    )] = None,
+) -> None:
+    """Show a tmux menu of the containers with no pane; the one chosen is started beside."""
+    from dmux_async import menu as chooser
+    from dmux_async.place import find_place
+
+    call: Invocation = ctx.obj
+    place = find_place(call.environ, call.socket_name, call.socket_path, target)
+    chooser.show(place, call.environ, _roster(ctx), client, runner)
+
+
+service_app = typer.Typer(help="A systemd user service that runs dmux watch.",
+                          rich_markup_mode=None)
+app.add_typer(service_app, name="service")
+
+
+@service_app.command("install")
+def service_install(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="replace a unit file you edited")]
+    = False,
+) -> None:
+    """Write the user unit dmux-watch@.service; print the systemctl lines that start it."""
+    from dmux_async import service_unit
+    from dmux_async.executable import dmux_executable
+
+    call: Invocation = ctx.obj
+    instance = service_unit.instance_of(call.environ, call.socket_name, call.socket_path)
+    exec_start = service_unit.exec_word(dmux_executable(call.environ))
+    typer.echo(service_unit.install(call.environ, exec_start, instance, force).report())
+
+
 def run_cli(
     argv: list[str],
     environ: Mapping[str, str],
@@ -321,8 +413,9 @@ def run_cli(
     command = _click_command()
 
     try:
-        command.main(argv, prog_name="dmux", standalone_mode=False,
-                     obj=Invocation(environ, cwd, interactive, handed_over=handed_over))
+        # Without standalone mode, a typer.Exit raised by a command comes back as its code.
+        code = command.main(argv, prog_name="dmux", standalone_mode=False,
+                            obj=Invocation(environ, cwd, interactive, handed_over=handed_over))
     except HandBack:
         raise
     except typer.Exit as exc:
@@ -343,7 +436,7 @@ def run_cli(
         _fail(f"unexpected {type(exc).__name__}: {exc} (set DMUX_DEBUG=1 for a traceback)")
         return ExitCode.INTERNAL
 
-    return ExitCode.OK
+    return code if isinstance(code, int) else ExitCode.OK
 
 
 @functools.cache
@@ -382,6 +475,15 @@ def _run(
         return anyio.run(session)
     except BaseExceptionGroup as group:
         raise _first_dmux_error(group) from group
+
+
+def _roster(ctx: typer.Context) -> "list[roster.Entry]":
+    """The server's containers: from the watcher if one answers, else read here."""
+    from dmux_async import commands, roster
+
+    call: Invocation = ctx.obj
+    listed = roster.from_watcher(call.environ, call.cwd, call.socket_name, call.socket_path)
+    return listed if listed is not None else roster.from_rows(_run(ctx, None, commands.rows))
 
 
 def _first_dmux_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dmux_async.place import find_place, server_files
 
 # Commands a watcher may run for us: quick, non-interactive, same result either way.
-HANDED_OVER = frozenset({"init", "stop", "start", "delete", "save", "ls", "exec"})
+HANDED_OVER = frozenset({"init", "stop", "start", "delete", "save", "ls", "exec", "status"})
 _GLOBAL_OPTIONS = frozenset({"-L", "--socket-name", "-S", "--socket-path"})
 REPLY_LIMIT = 16 * 1024 * 1024
 

@@ -111,6 +111,13 @@ class Engine:
         found = (Container.from_listing({k: e[k] for k in _LISTED if k in e}) for e in entries)
         return [c for c in found if c is not None]
 
+    async def version(self) -> str:
+        """The engine's version, as ``docker version`` shows it."""
+        with _translated():
+            data = await self._docker.version()
+
+        return str(data.get("Version", "?"))
+
     async def create(self, spec: Spec) -> str:
         """Create (not start) a container; the pane that attaches to it starts it."""
         with _translated(image=spec.image, name=spec.name):

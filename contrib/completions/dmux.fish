@@ -1,0 +1,1 @@
+complete --command dmux --no-files --arguments "(env _DMUX_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) dmux)" --condition "env _DMUX_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) dmux"
