@@ -117,7 +117,19 @@ class Endpoint:
 
 
 def resolve(environ: Mapping[str, str]) -> Endpoint:
-    """The engine the ``docker`` client would use in this environment."""
+    """The engine the ``docker`` client would use in this environment.
+
+    Settings too broken for the parsers (a half-written IPv6 host, a context file of the
+    wrong shape) are the user's to fix: they come back as one-line errors, not crashes.
+    """
+    try:
+        return _resolve(environ)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise UserError(f"cannot use this Docker engine setting: {exc} "
+                        "(check DOCKER_HOST and the Docker context)") from exc
+
+
+def _resolve(environ: Mapping[str, str]) -> Endpoint:
     config_dir = docker_config_dir(environ)
     host = environ.get("DOCKER_HOST", "")
 

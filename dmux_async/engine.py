@@ -30,6 +30,9 @@ from dmux_async.model import LABEL_AUTO_PAUSE, LABEL_NAME, LABEL_TMUX, Container
 CONNECT_TIMEOUT = 10.0
 _UNREACHABLE = 900
 _UNPAUSE_TRIES = 5
+# Docker 20.10 answers some bad input with a 500; these are the user's to fix.
+_REFUSED_INPUT = ("invalid volume specification", "invalid tag format",
+                  "invalid reference format", "invalid mount config", "invalid mode")
 _LISTED = ("Id", "Names", "Image", "State", "Created", "Labels")
 
 
@@ -167,12 +170,22 @@ class Engine:
             await self._docker.containers.container(container_id).delete(force=True)
 
     async def changes(self, container_id: str) -> list[str]:
-        """Paths the container added, changed or deleted in its filesystem."""
+        """Paths the container's processes added, changed or deleted in its filesystem.
+
+        The folders Docker itself makes for a working directory and for mount points
+        (and their parents) are left out: they are no one's work.
+        """
         with _translated(container=container_id):
             # aiodocker has no call for this endpoint; its query helper is the way in.
             found = await self._docker._query_json(f"containers/{container_id}/changes")
+            data = await self._docker.containers.container(container_id).show()
 
-        return [str(change.get("Path", "")) for change in found or []]
+        made_by_docker = _with_parents(
+            [m.get("Destination", "") for m in data.get("Mounts") or []]
+            + [(data.get("Config") or {}).get("WorkingDir") or ""]
+        )
+        paths = (str(change.get("Path", "")) for change in found or [])
+        return [path for path in paths if path not in made_by_docker]
 
     async def recent_output(self, container_id: str, lines: int) -> str:
         """The last lines the container's terminal showed, escapes and all."""
@@ -327,10 +340,21 @@ def _explain(exc: aiodocker.DockerError, about: _About) -> Exception:
     if exc.status == 409 and about.name and "already in use" in message:
         return NameTaken(f"the name {about.name!r} is already taken by another container")
 
-    if exc.status in (400, 409):
+    if exc.status in (400, 409) or message.startswith(_REFUSED_INPUT):
         return UserError(message)
 
     return EngineError(f"Docker engine error {exc.status}: {message}")
+
+
+def _with_parents(paths: list[str]) -> set[str]:
+    """Each absolute path and every folder above it, ``/`` excluded."""
+    found: set[str] = set()
+
+    for path in paths:
+        parts = [part for part in path.split("/") if part] if path.startswith("/") else []
+        found.update("/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1))
+
+    return found
 
 
 def _unreachable(status: int, message: str) -> EngineUnreachable | None:

@@ -20,16 +20,17 @@ def configure(
     stream = stream or sys.stderr
     chosen = level or environ.get("DMUX_LOG_LEVEL", "warning")
     use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
-    renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer(colors=stream.isatty())
-        if use_console else structlog.processors.JSONRenderer()
+    # The console renderer draws tracebacks itself; JSON needs them made into text first.
+    rendering: list[structlog.typing.Processor] = (
+        [structlog.dev.ConsoleRenderer(colors=stream.isatty())] if use_console
+        else [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     )
 
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
+            *rendering,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(chosen.upper(), logging.WARNING)

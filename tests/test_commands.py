@@ -1030,3 +1030,24 @@ def test_without_a_name_two_candidates_are_listed(dmux: Dmux) -> None:
     assert message == f"dmux: which container to stop? pass a NAME: {one.name}, {two.name}"
     assert status(one.name) == "running"
     assert status(two.name) == "running"
+
+
+def test_delete_does_not_count_docker_made_folders_as_changes(dmux: Dmux, tmp_path: Path) -> None:
+    """A working directory and mount points are made by Docker, not by the user's work."""
+    box = dmux.init("plain", "-w", "/work/deep", "-v", f"{tmp_path}:/mnt/x")
+
+    dmux.ok("delete", box.name)
+
+    assert docker_run("inspect", box.name).returncode != 0
+
+
+def test_delete_refuses_a_changed_filesystem_without_force(dmux: Dmux) -> None:
+    box = dmux.init("worked", command=["sh", "-c", "echo kept > /tmp/work; exec sleep 1000"])
+    wait_for(lambda: docker_run("diff", box.name).stdout.strip() != "", "the file written")
+
+    message = dmux.fail(1, "delete", box.name)
+
+    assert "/tmp/work" in message and f"dmux save {box.name}" in message
+    assert docker_run("inspect", box.name).returncode == 0
+    dmux.ok("delete", "--force", box.name)
+    assert docker_run("inspect", box.name).returncode != 0

@@ -492,3 +492,19 @@ def test_engine_restart_is_survived(
         wait_until(lambda: private_engine.status(name) == "paused", what=f"{name} paused")
     finally:
         del os.environ["DOCKER_HOST"]
+
+
+def test_a_broken_engine_setting_in_a_request_does_not_stop_the_watcher(
+    tmux_server: TmuxServer, run_dmux: RunDmux, start_watcher: Callable[[], RunningWatcher],
+) -> None:
+    watcher = start_watcher()
+
+    for host in ("tcp://[::1", "tcp://[zz]:1"):
+        result = run_dmux("ls", env={"DOCKER_HOST": host})
+
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith("dmux: cannot use this Docker engine setting")
+        assert result.stderr.count("\n") == 1
+
+    assert watcher.process.poll() is None
+    assert run_dmux("ls").returncode == 0

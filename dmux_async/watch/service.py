@@ -46,7 +46,12 @@ class Service:
                 log.warning("request_rejected", reason=str(exc))
                 return
 
-            reply = await self._answer(request)
+            try:
+                reply = await self._answer(request)
+            except Exception as exc:  # a bad request must never take the watcher down
+                log.exception("request_failed", command=request.get("argv"))
+                reply = {"code": 3, "stdout": "",
+                         "stderr": f"dmux: the watcher failed on this command: {exc!r}\n"}
 
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await stream.send(json.dumps(reply).encode())
