@@ -16,6 +16,10 @@ from dmux_async.place import runtime_dir
 # Prints the kept screen once, then becomes the attach program. The file and the
 # program's words arrive as separate arguments: the shell interprets neither.
 _REPLAY = 'cat -- "$1" 2>/dev/null; rm -f -- "$1"; shift; exec "$@"'
+_CATCH_UP = (
+    'f=$1; since=$2; id=$3; keys=$4; shift 4; cat -- "$f" 2>/dev/null; rm -f -- "$f"; '
+    '"$@" logs --since "$since" "$id" 2>/dev/null; exec "$@" attach --detach-keys "$keys" "$id"'
+)
 RECENT_LINES = 200
 
 
@@ -47,3 +51,15 @@ def forget(environ: Mapping[str, str], container_id: str) -> None:
 def replaying(path: Path, argv: list[str]) -> list[str]:
     """``argv`` preceded by printing the kept screen at ``path``."""
     return ["sh", "-c", _REPLAY, "dmux-replay", str(path), *argv]
+
+
+def resuming(
+    path: Path, docker: list[str], since: float, container_id: str, detach_keys: str
+) -> list[str]:
+    """Print the kept screen, catch up on what was printed since ``since``, then attach.
+
+    A thawed program prints at once (its ``sleep`` ran out while it was frozen), before the
+    attach connects; the container's log since the thaw holds those lines.
+    """
+    return ["sh", "-c", _CATCH_UP, "dmux-resume", str(path), f"{since:.3f}", container_id,
+            detach_keys, *docker]

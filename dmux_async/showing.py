@@ -4,6 +4,7 @@ A pane runs the ``docker`` client attached to the container's terminal: it handl
 mode, resizing and the escape keys better than anything dmux could write.
 """
 
+import time
 from pathlib import Path
 
 import anyio
@@ -74,14 +75,13 @@ async def show_all(
 
 async def show(ctx: Context, container: Container, anchor: str, split: Split) -> str:
     """Open a tagged pane on a container that has none, unpausing it first if frozen."""
-    start = container.status in NOT_RUNNING
+    thawed_at = time.time()
 
     if container.status == "paused":
         await ctx.engine.unpause(container.id)
 
     try:
-        screen = await _screen_for(ctx, container)
-        argv = screens.replaying(screen, attach_argv(ctx, container.id, start=start))
+        argv = await _pane_program(ctx, container, thawed_at)
         pane = await ctx.tmux.open(anchor, split, argv, container.id, container.name)
     except BaseException:
         if container.status == "paused":
@@ -90,6 +90,19 @@ async def show(ctx: Context, container: Container, anchor: str, split: Split) ->
         raise
 
     return pane
+
+
+async def _pane_program(ctx: Context, container: Container, thawed_at: float) -> list[str]:
+    """Replay what the pane showed, then attach (or start an exited container again)."""
+    if container.status in NOT_RUNNING:
+        screen = await _screen_for(ctx, container)
+        return screens.replaying(screen, attach_argv(ctx, container.id, start=True))
+
+    if not screens.has_screen(ctx.environ, container.id):
+        thawed_at = time.time()  # the recent output read now holds everything before
+
+    screen = await _screen_for(ctx, container)
+    return screens.resuming(screen, docker_argv(ctx), thawed_at, container.id, DETACH_KEYS)
 
 
 async def keep_screen_and_close(ctx: Context, container: Container, layout: Layout) -> None:

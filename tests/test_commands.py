@@ -1051,3 +1051,21 @@ def test_delete_refuses_a_changed_filesystem_without_force(dmux: Dmux) -> None:
     assert docker_run("inspect", box.name).returncode == 0
     dmux.ok("delete", "--force", box.name)
     assert docker_run("inspect", box.name).returncode != 0
+
+
+def test_a_resumed_pane_shows_every_line_the_thaw_printed(dmux: Dmux) -> None:
+    """A thawed loop prints at once, before the attach connects: the pane catches up."""
+    counting = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo n$i; sleep 1; done"]
+    box = dmux.init("counting", command=counting)
+    time.sleep(2.2)
+    dmux.ok("stop", box.name)
+    time.sleep(1.5)
+
+    dmux.ok("start", box.name, pane=dmux.main_pane)
+    time.sleep(2.5)
+
+    pane = dmux.panes_showing(box.id)[0]
+    shown = [int(w[1:]) for w in dmux.tmux.out("capture-pane", "-p", "-t", pane).split()
+             if w.startswith("n") and w[1:].isdigit()]
+    assert shown == list(range(1, len(shown) + 1)), shown
+    assert len(shown) >= 5
