@@ -175,7 +175,7 @@ async def delete(ctx: Context, query: str | None, force: bool = False) -> Outcom
 
         await ctx.engine.remove(container.id)
         await showing.close_panes(ctx, container, layout)
-        screens.forget(ctx.environ, container.id)
+        screens.forget(ctx.place.socket_path, container.id)
 
     log.info("container_removed", container=container.name, reason="delete")
     return Outcome(container.name, container.id, "removed")

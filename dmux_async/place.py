@@ -6,7 +6,6 @@ that same server; a stale ``$TMUX`` from a shell whose server died is not an err
 until a command needs that server.
 """
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,17 +75,6 @@ def make_server_files(socket_path: str) -> Path:
     folder.parent.mkdir(mode=0o700, exist_ok=True)
     folder.mkdir(mode=0o700, exist_ok=True)
     return folder
-
-
-def runtime_dir(environ: Mapping[str, str]) -> Path:
-    """dmux's private folder for watcher sockets and locks (created on demand)."""
-    base = environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    return Path(base) / f"dmux-{os.getuid()}"
-
-
-def server_key(socket_path: str) -> str:
-    """A short, file-name-safe key that names one tmux server."""
-    return hashlib.sha256(socket_path.encode()).hexdigest()[:16]
 
 
 def _socket_from_tmux_env(value: str) -> str | None:

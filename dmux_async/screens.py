@@ -1,17 +1,16 @@
 """What a container's pane last showed, kept so that a resumed pane does not open blank.
 
 ``docker attach`` shows nothing until the program in the container draws again. So
-``dmux stop`` keeps the pane's screen in dmux's runtime folder, and the pane that
+``dmux stop`` keeps the pane's screen in the tmux server's dmux folder, and the pane that
 ``dmux start`` opens prints it before attaching. When no screen was kept (the pane was
 closed some other way), the container's recent output stands in for it.
 """
 
 import os
-from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
 
-from dmux_async.place import runtime_dir
+from dmux_async.place import server_files
 
 # Prints the kept screen once, then becomes the attach program. The file and the
 # program's words arrive as separate arguments: the shell interprets neither.
@@ -23,13 +22,13 @@ _CATCH_UP = (
 RECENT_LINES = 200
 
 
-def screen_path(environ: Mapping[str, str], container_id: str) -> Path:
-    return runtime_dir(environ) / "screens" / container_id
+def screen_path(socket_path: str, container_id: str) -> Path:
+    return server_files(socket_path) / "screens" / container_id
 
 
-def keep(environ: Mapping[str, str], container_id: str, screen: str) -> Path:
+def keep(socket_path: str, container_id: str, screen: str) -> Path:
     """Store a screen for the next pane of this container; readable only by its user."""
-    path = screen_path(environ, container_id)
+    path = screen_path(socket_path, container_id)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 
@@ -39,13 +38,13 @@ def keep(environ: Mapping[str, str], container_id: str, screen: str) -> Path:
     return path
 
 
-def has_screen(environ: Mapping[str, str], container_id: str) -> bool:
-    return screen_path(environ, container_id).exists()
+def has_screen(socket_path: str, container_id: str) -> bool:
+    return screen_path(socket_path, container_id).exists()
 
 
-def forget(environ: Mapping[str, str], container_id: str) -> None:
+def forget(socket_path: str, container_id: str) -> None:
     with suppress(FileNotFoundError):
-        screen_path(environ, container_id).unlink()
+        screen_path(socket_path, container_id).unlink()
 
 
 def replaying(path: Path, argv: list[str]) -> list[str]:

@@ -98,7 +98,7 @@ async def _pane_program(ctx: Context, container: Container, thawed_at: float) ->
         screen = await _screen_for(ctx, container)
         return screens.replaying(screen, attach_argv(ctx, container.id, start=True))
 
-    if not screens.has_screen(ctx.environ, container.id):
+    if not screens.has_screen(ctx.place.socket_path, container.id):
         thawed_at = time.time()  # the recent output read now holds everything before
 
     screen = await _screen_for(ctx, container)
@@ -114,7 +114,7 @@ async def keep_screen_and_close(ctx: Context, container: Container, layout: Layo
         screen = await ctx.tmux.capture_and_close(first, container.id)
 
         if screen is not None:
-            screens.keep(ctx.environ, container.id, screen)
+            screens.keep(ctx.place.socket_path, container.id, screen)
 
     for pane in layout.tagged:
         if pane.container_id == container.id and pane.pane_id != first:
@@ -123,11 +123,11 @@ async def keep_screen_and_close(ctx: Context, container: Container, layout: Layo
 
 async def _screen_for(ctx: Context, container: Container) -> Path:
     """The screen kept at stop, else the container's recent output, ready to replay."""
-    if not screens.has_screen(ctx.environ, container.id):
+    if not screens.has_screen(ctx.place.socket_path, container.id):
         recent = await ctx.engine.recent_output(container.id, screens.RECENT_LINES)
-        screens.keep(ctx.environ, container.id, recent)
+        screens.keep(ctx.place.socket_path, container.id, recent)
 
-    return screens.screen_path(ctx.environ, container.id)
+    return screens.screen_path(ctx.place.socket_path, container.id)
 
 
 async def wait_started(

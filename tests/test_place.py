@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dmux_async.place import Place, find_place, runtime_dir, server_key, tmux_dir
+from dmux_async.place import Place, find_place, make_server_files, server_files, tmux_dir
 
 UID = os.getuid()
 
@@ -143,15 +143,13 @@ def test_no_anchor_outside_tmux_without_a_target() -> None:
     assert find_place({}).anchor is None
 
 
-def test_runtime_dir_prefers_xdg_runtime_dir(tmp_path: Path) -> None:
-    assert runtime_dir({"XDG_RUNTIME_DIR": str(tmp_path)}) == tmp_path / f"dmux-{UID}"
-    assert runtime_dir({}) == Path(f"/tmp/dmux-{UID}")
+def test_server_files_sit_beside_the_socket_whatever_the_environment() -> None:
+    assert server_files("/tmp/tmux-0/default") == Path("/tmp/tmux-0/default.dmux")
 
 
-def test_server_key_is_short_stable_and_distinct() -> None:
-    key = server_key("/tmp/tmux-0/default")
+def test_make_server_files_makes_tmux_folder_private(tmp_path: Path) -> None:
+    folder = make_server_files(str(tmp_path / "tmux-9" / "work"))
 
-    assert key == server_key("/tmp/tmux-0/default")
-    assert len(key) == 16
-    assert key.isalnum()
-    assert key != server_key("/tmp/tmux-0/other")
+    assert folder == tmp_path / "tmux-9" / "work.dmux"
+    assert (tmp_path / "tmux-9").stat().st_mode & 0o777 == 0o700
+    assert folder.stat().st_mode & 0o777 == 0o700
