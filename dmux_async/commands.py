@@ -95,10 +95,9 @@ async def init(ctx: Context, request: InitRequest, show_pull: ShowPull | None = 
 
     async with locked(ctx):
         name, container_id = await _create(ctx, request)
-        before = (await ctx.engine.status(container_id)).started_at
         pane = await showing.open_new(ctx, anchor, request.split, container_id, name)
 
-    status = await showing.wait_started(ctx, container_id, name, pane, before)
+    status = (await ctx.engine.status(container_id)).status
     log.info("container_created", container=name, pane=pane, image=request.image)
     return Outcome(name, container_id, "created", pane, status)
 
@@ -150,12 +149,10 @@ async def start(ctx: Context, request: "StartRequest") -> list[Outcome]:
                 hidden.append(container)
 
         anchor = f"{request.session}:" if request.session else (anchor_of(ctx) if hidden else "")
-        before = {c.id: (await ctx.engine.status(c.id)).started_at
-                  for c in hidden if c.status in showing.NOT_RUNNING}
         opened = await showing.show_all(ctx, hidden, anchor, request.split)
 
     for container, pane in zip(hidden, opened, strict=True):
-        outcomes.append(await _resumed(ctx, container, pane, before.get(container.id, "")))
+        outcomes.append(_resumed(container, pane))
 
     return outcomes
 
@@ -305,11 +302,10 @@ async def _create(ctx: Context, request: InitRequest) -> tuple[str, str]:
     raise UserError("could not find a free container name; pass --name")
 
 
-async def _resumed(ctx: Context, container: Container, pane: str, before: str) -> Outcome:
+def _resumed(container: Container, pane: str) -> Outcome:
     if container.status in showing.NOT_RUNNING:
-        status = await showing.wait_started(ctx, container.id, container.name, pane, before,
-                                     remove=False)
-        return Outcome(container.name, container.id, "restarted", pane, status)
+        log.info("container_restarted", container=container.name, pane=pane)
+        return Outcome(container.name, container.id, "restarted", pane)
 
     log.info("container_resumed", container=container.name, pane=pane)
     return Outcome(container.name, container.id, "resumed", pane)

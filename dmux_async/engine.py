@@ -139,6 +139,11 @@ class Engine:
             str(state.get("Error", "")),
         )
 
+    async def start(self, container_id: str) -> None:
+        """Start a created or exited container; the engine says at once if it cannot."""
+        with _translated(container=container_id):
+            await self._docker.containers.container(container_id).start()
+
     async def pause(self, container_id: str) -> None:
         with _translated(container=container_id):
             await self._docker.containers.container(container_id).pause()

@@ -20,9 +20,7 @@ from dmux_async.panes import Layout, Split
 # sequence starts with ctrl-p (history-up); ctrl-] is bound to almost nothing. Closing the
 # pane is dmux's way to detach.
 DETACH_KEYS = "ctrl-],ctrl-]"
-START_TIMEOUT = 20.0
 NOT_RUNNING = ("exited", "created", "dead")
-_POLL = 0.02
 
 
 def docker_argv(ctx: Context, *args: str) -> list[str]:
@@ -35,18 +33,17 @@ def docker_argv(ctx: Context, *args: str) -> list[str]:
     return ["env", *unset, "docker", *ctx.engine.endpoint.cli_flags(), *args]
 
 
-def attach_argv(ctx: Context, container_id: str, *, start: bool) -> list[str]:
-    """The pane's program: the ``docker`` client attached to the container's terminal."""
-    verb = ["start", "-ai"] if start else ["attach"]
-    return docker_argv(ctx, *verb, "--detach-keys", DETACH_KEYS, container_id)
-
-
 async def open_new(
     ctx: Context, anchor: str, split: Split, container_id: str, name: str
 ) -> str:
-    """Open and tag the pane of a new container; remove the container if that fails."""
+    """Start a new container and open its tagged pane; remove the container if either fails.
+
+    The engine starts it (and says at once when it cannot, a command missing from the
+    image, say); the pane replays what it printed before the attach connected.
+    """
     try:
-        argv = attach_argv(ctx, container_id, start=True)
+        await _start(ctx, container_id, name)
+        argv = _catching_up(ctx, container_id, since=0.0)
         pane = await ctx.tmux.open(anchor, split, argv, container_id, name)
     except BaseException:
         with anyio.CancelScope(shield=True):
@@ -74,11 +71,13 @@ async def show_all(
 
 
 async def show(ctx: Context, container: Container, anchor: str, split: Split) -> str:
-    """Open a tagged pane on a container that has none, unpausing it first if frozen."""
+    """Open a tagged pane on a container that has none: thaw it, or run it again."""
     thawed_at = time.time()
 
     if container.status == "paused":
         await ctx.engine.unpause(container.id)
+    elif container.status in NOT_RUNNING:
+        await _start(ctx, container.id, container.name)
 
     try:
         argv = await _pane_program(ctx, container, thawed_at)
@@ -93,16 +92,24 @@ async def show(ctx: Context, container: Container, anchor: str, split: Split) ->
 
 
 async def _pane_program(ctx: Context, container: Container, thawed_at: float) -> list[str]:
-    """Replay what the pane showed, then attach (or start an exited container again)."""
-    if container.status in NOT_RUNNING:
-        screen = await _screen_for(ctx, container)
-        return screens.replaying(screen, attach_argv(ctx, container.id, start=True))
-
+    """Replay what the pane showed and what was printed since, then attach."""
     if not screens.has_screen(ctx.place.socket_path, container.id):
         thawed_at = time.time()  # the recent output read now holds everything before
 
-    screen = await _screen_for(ctx, container)
-    return screens.resuming(screen, docker_argv(ctx), thawed_at, container.id, DETACH_KEYS)
+    await _screen_for(ctx, container)
+    return _catching_up(ctx, container.id, thawed_at)
+
+
+async def _start(ctx: Context, container_id: str, name: str) -> None:
+    try:
+        await ctx.engine.start(container_id)
+    except UserError as exc:
+        raise UserError(f"{name} could not start: {exc}") from exc
+
+
+def _catching_up(ctx: Context, container_id: str, since: float) -> list[str]:
+    screen = screens.screen_path(ctx.place.socket_path, container_id)
+    return screens.resuming(screen, docker_argv(ctx), since, container_id, DETACH_KEYS)
 
 
 async def keep_screen_and_close(ctx: Context, container: Container, layout: Layout) -> None:
@@ -128,42 +135,6 @@ async def _screen_for(ctx: Context, container: Container) -> Path:
         screens.keep(ctx.place.socket_path, container.id, recent)
 
     return screens.screen_path(ctx.place.socket_path, container.id)
-
-
-async def wait_started(
-    ctx: Context, container_id: str, name: str, pane: str, before: str, *, remove: bool = True
-) -> str:
-    """Wait until the pane's ``docker start -ai`` has started the container.
-
-    ``before`` is when the container last started, as the engine said before the pane
-    opened: a later one means this start happened, even if the process already exited.
-    If the pane ends first, the start failed (a command not found in the image, say):
-    report the engine's reason and, for a container made just now, remove it.
-    """
-    with anyio.move_on_after(START_TIMEOUT):
-        while True:
-            state = await ctx.engine.status(container_id)
-
-            if state.status in ("running", "paused") or state.started_at != before:
-                return state.status
-
-            layout = await ctx.tmux.layout()
-
-            if not any(p.pane_id == pane and not p.dead for p in layout.tagged):
-                await _abandon(ctx, container_id, pane, remove)
-                raise UserError(f"{name} could not start: {state.error or 'its pane closed'}")
-
-            await anyio.sleep(_POLL)
-
-    return "created"
-
-
-async def _abandon(ctx: Context, container_id: str, pane: str, remove: bool) -> None:
-    with anyio.CancelScope(shield=True):
-        await ctx.tmux.close(pane, container_id)
-
-        if remove:
-            await ctx.engine.remove(container_id)
 
 
 async def close_panes(ctx: Context, container: Container, layout: Layout) -> None:

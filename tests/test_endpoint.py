@@ -32,7 +32,7 @@ from dmux_async.engine import Engine, _About, _explain, _translated, connect
 from dmux_async.errors import EngineUnreachable, UserError
 from dmux_async.panes import Tmux
 from dmux_async.place import Place
-from dmux_async.showing import attach_argv
+from dmux_async.showing import docker_argv
 from dmux_async.watch.service import _same_engine
 
 # --- resolution ---------------------------------------------------------------------------
@@ -280,12 +280,12 @@ def test_no_local_engine(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 # --- what the engine's users get from an endpoint ------------------------------------------
 
 
-def test_attach_argv_names_the_engine_and_ignores_the_panes_variables(config: Path) -> None:
+def test_docker_argv_names_the_engine_and_ignores_the_panes_variables(config: Path) -> None:
     engine = Engine(cast(aiodocker.Docker, None), "/tmp/tmux-sock", Endpoint(
         "tcp://127.0.0.1:2376", Tls(True, "/c/ca.pem", "/c/cert.pem", "/c/key.pem")))
     ctx = Context(Place("/tmp/tmux-sock", None, None), {}, engine, Tmux("/tmp/tmux-sock"))
 
-    argv = attach_argv(ctx, "abc", start=True)
+    argv = docker_argv(ctx, "attach", "abc")
 
     assert argv[:1] == ["env"]
     unset = {argv[i + 1] for i, arg in enumerate(argv) if arg == "-u"}
@@ -294,7 +294,7 @@ def test_attach_argv_names_the_engine_and_ignores_the_panes_variables(config: Pa
     assert argv[docker:] == [
         "docker", "-H", "tcp://127.0.0.1:2376", "--tlsverify", "--tlscacert", "/c/ca.pem",
         "--tlscert", "/c/cert.pem", "--tlskey", "/c/key.pem",
-        "start", "-ai", "--detach-keys", "ctrl-],ctrl-]", "abc",
+        "attach", "abc",
     ]
 
 
