@@ -379,9 +379,10 @@ def test_hung_tmux_is_not_an_empty_answer(
 
     os.kill(server_pid, signal.SIGSTOP)
     try:
-        # An engine event rings the watcher while tmux cannot answer.
-        subprocess.run(["docker", "pause", name], check=True, capture_output=True)
-        subprocess.run(["docker", "unpause", name], check=True, capture_output=True)
+        # An engine event rings the watcher while tmux cannot answer: a container with
+        # this server's label starts (not one of dmux's: its name label is missing).
+        subprocess.run(["docker", "run", "-d", "--label", f"dmux.tmux={tmux_server.socket_path}",
+                        test_image, "sleep", "60"], check=True, capture_output=True)
         wait_until(lambda: watcher.saw("reconcile_skipped"), timeout=15,
                    what="a reconcile skipped for want of an answer")
         assert status(name) == "running"
