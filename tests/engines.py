@@ -14,10 +14,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from waiting import wait_until
 
 
 def free_port() -> int:
@@ -25,18 +25,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-
-    while time.monotonic() < deadline:
-        if check():
-            return
-
-        time.sleep(0.05)
-
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from engines import free_port, wait_until
+from engines import free_port
+from waiting import wait_until
 
 CONFIG = """\
 version: 0.1

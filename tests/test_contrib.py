@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TmuxServer
+from waiting import wait_until
 from watchers import (
     answers,
     clean_env,
@@ -18,7 +19,6 @@ from watchers import (
     lock_pid,
     make_container,
     stop_pid,
-    wait_until,
     watch_paths,
 )
 

@@ -22,7 +22,8 @@ import aiodocker
 import anyio
 import pytest
 from conftest import RunDmux, TmuxServer
-from engines import Certs, PodmanEngine, PrivateEngine, wait_until
+from engines import Certs, PodmanEngine, PrivateEngine
+from waiting import wait_until
 from watching import events, running_watcher
 
 from dmux_async import endpoint

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 from conftest import RunDmux, TmuxServer, _unavailable
-from engines import free_port, wait_until
+from engines import free_port
 from registry import Registry
+from waiting import wait_until
 from watching import logged, running_watcher
 
 from dmux_async.pull_progress import ProgressLine, Quiet, for_stream

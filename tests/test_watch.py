@@ -20,22 +20,11 @@ from pathlib import Path
 
 import pytest
 from conftest import RunDmux, TmuxServer
+from waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 LOOP = "i=0; while true; do i=$((i+1)); echo $i; sleep 0.1; done"
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-
-    while time.monotonic() < deadline:
-        if check():
-            return
-
-        time.sleep(0.05)
-
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}")
 
 
 def status(name: str) -> str:

@@ -12,25 +12,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import TmuxServer
+from waiting import wait_until
 
 from dmux_async.watch.supervisor import WatchPaths
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-
-    while time.monotonic() < deadline:
-        if check():
-            return
-
-        time.sleep(0.05)
-
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}")
 
 
 def clean_env() -> dict[str, str]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engines import wait_until
+from waiting import wait_until
 
 
 def events(log_path: Path) -> list[dict[str, object]]:
