@@ -1069,3 +1069,44 @@ def test_a_resumed_pane_shows_every_line_the_thaw_printed(dmux: Dmux) -> None:
              if w.startswith("n") and w[1:].isdigit()]
     assert shown == list(range(1, len(shown) + 1)), shown
     assert len(shown) >= 5
+
+
+def test_init_here_mounts_the_folder_at_its_own_path_and_starts_there(
+    dmux: Dmux, tmp_path: Path
+) -> None:
+    (tmp_path / "notes.txt").write_text("from the host\n")
+    name = dmux.unique("here")
+
+    done = dmux.raw("-L", dmux.tmux.name, "init", "-i", dmux.image, "-n", name, "--here",
+                    "--user", "-t", "main", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    info = inspect(name)
+    assert info["Config"]["WorkingDir"] == str(tmp_path)
+    assert info["Config"]["User"] == f"{os.getuid()}:{os.getgid()}"
+    assert any(m["Source"] == str(tmp_path) and m["Destination"] == str(tmp_path)
+               for m in info["Mounts"])
+    seen = docker_run("exec", name, "sh", "-c", "pwd; cat notes.txt; id -u")
+    assert seen.stdout.split("\n")[:3] == [str(tmp_path), "from the host", str(os.getuid())]
+
+
+def test_exec_opens_a_second_pane_on_the_same_container(dmux: Dmux) -> None:
+    box = dmux.init("twice")
+
+    dmux.ok("exec", box.name, "--", "sh", "-c", "echo second > /tmp/second; exec sleep 300",
+            pane=dmux.main_pane)
+
+    wait_for(lambda: docker_run("exec", box.name, "cat", "/tmp/second").stdout == "second\n",
+             "the command run by exec")
+    assert len(dmux.panes_showing(box.id)) == 2
+    dmux.ok("stop", box.name)
+    assert dmux.panes_showing(box.id) == []
+
+
+def test_exec_of_a_paused_container_says_to_start_it(dmux: Dmux) -> None:
+    box = dmux.init("frozen-exec")
+    dmux.ok("stop", box.name)
+
+    message = dmux.fail(1, "exec", box.name, pane=dmux.main_pane)
+
+    assert f"dmux start {box.name}" in message
