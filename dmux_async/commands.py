@@ -22,6 +22,7 @@ __all__ = ["Context", "open_context"]
 
 log = structlog.get_logger("dmux")
 
+_NAME_TRIES = 20
 ShowPull = Callable[[str], PullProgress]  # makes the progress display of one image's pull
 
 class HasChanges(UserError):
@@ -284,14 +285,14 @@ def _env(pairs: list[str], environ: Mapping[str, str]) -> list[str]:
 
 
 async def _create(ctx: Context, request: InitRequest) -> tuple[str, str]:
-    """Create the container; a generated name taken by a container not dmux's is redrawn."""
+    """Create the container; a generated name that is taken already is drawn again."""
     if request.name:
         name = names.check_name(request.name)
         return name, await ctx.engine.create(_spec(ctx, request, name))
 
-    taken = {c.name for c in await ctx.engine.containers()}
+    taken: set[str] = set()  # the engine says which are taken: asking first costs a listing
 
-    for _ in range(5):
+    for _ in range(_NAME_TRIES):
         name = names.generate_name(taken)
 
         try:
