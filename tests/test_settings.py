@@ -336,6 +336,6 @@ def test_a_bad_file_stops_init_with_one_line(
     ],
 )
 def test_volume_paths_resolve_for_the_caller(spec: str, resolved: str) -> None:
-    from dmux_async.cli import Invocation, _absolute_volume
+    from dmux_async.cli.base import Invocation, absolute_volume
 
-    assert _absolute_volume(spec, Invocation({"HOME": "/home/u"}, "/work/p")) == resolved
+    assert absolute_volume(spec, Invocation({"HOME": "/home/u"}, "/work/p")) == resolved
