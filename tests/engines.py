@@ -69,8 +69,46 @@ def _openssl(*args: str | Path) -> None:
     subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
 
 
+class SocketEngine:
+    """What the tests' own engines share: a folder, a process, and a unix socket that the
+    ``docker`` client reaches without TLS. Subclasses say where the socket is."""
+
+    root: Path
+    process: subprocess.Popen[bytes] | None
+
+    @property
+    def unix_host(self) -> str:
+        raise NotImplementedError
+
+    def docker(self, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        """The docker client on the unix socket."""
+        return subprocess.run(["docker", "-H", self.unix_host, *args], input=data,
+                              capture_output=True, check=False)
+
+    def load(self, image: str) -> None:
+        """Copy an image from the system engine: `docker save | docker -H ... load`."""
+        saved = subprocess.run(["docker", "save", image], capture_output=True, check=True)
+        loaded = self.docker("load", data=saved.stdout)
+        assert loaded.returncode == 0, loaded.stderr.decode()
+
+    def status(self, name: str) -> str:
+        found = self.docker("inspect", "-f", "{{.State.Status}}", name)
+        return found.stdout.decode().strip() if found.returncode == 0 else "missing"
+
+    def end(self, *, remove_containers: bool = True) -> None:
+        """Remove every container (unless told not to), then stop the process by its pid."""
+        if self.process and self.process.poll() is None:
+            ids = self.docker("ps", "-aq").stdout.decode().split() if remove_containers else []
+
+            if ids:
+                self.docker("rm", "-f", *ids)
+
+            self.process.terminate()
+            self.process.wait(timeout=60)
+
+
 @dataclass
-class PrivateEngine:
+class PrivateEngine(SocketEngine):
     """A dockerd of the test's own on ``root/docker.sock`` and ``tcp://127.0.0.1:port``."""
 
     root: Path
@@ -90,11 +128,6 @@ class PrivateEngine:
     @property
     def tcp_host(self) -> str:
         return f"tcp://127.0.0.1:{self.port}"
-
-    def docker(self, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        """The docker client on the unix socket, which needs no TLS."""
-        return subprocess.run(["docker", "-H", self.unix_host, *args], input=data,
-                              capture_output=True, check=False)
 
     def start(self) -> None:
         tls = (["--tlsverify", "--tlscacert", str(self.certs.server / "ca.pem"),
@@ -124,27 +157,10 @@ class PrivateEngine:
 
     def stop(self) -> None:
         """Remove every container, then stop dockerd by its pid and remove its folder."""
-        if self.process and self.process.poll() is None:
-            ids = self.docker("ps", "-aq").stdout.decode().split()
-
-            if ids:
-                self.docker("rm", "-f", *ids)
-
-            self.process.terminate()
-            self.process.wait(timeout=60)
+        self.end()
 
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def load(self, image: str) -> None:
-        """Copy an image from the system engine: `docker save | docker -H ... load`."""
-        saved = subprocess.run(["docker", "save", image], capture_output=True, check=True)
-        loaded = self.docker("load", data=saved.stdout)
-        assert loaded.returncode == 0, loaded.stderr.decode()
-
-    def status(self, name: str) -> str:
-        found = self.docker("inspect", "-f", "{{.State.Status}}", name)
-        return found.stdout.decode().strip() if found.returncode == 0 else "missing"
 
     def log_tail(self) -> str:
         path = self.root / "dockerd.log"
@@ -171,7 +187,7 @@ events_logger = "file"
 
 
 @dataclass
-class PodmanEngine:
+class PodmanEngine(SocketEngine):
     """Podman's Docker-compatible API on ``root/podman.sock``, with storage of its own."""
 
     root: Path
@@ -184,10 +200,6 @@ class PodmanEngine:
     @property
     def unix_host(self) -> str:
         return f"unix://{self.root}/podman.sock"
-
-    def docker(self, *args: str, data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(["docker", "-H", self.unix_host, *args], input=data,
-                              capture_output=True, check=False)
 
     def start(self) -> None:
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -208,27 +220,11 @@ class PodmanEngine:
 
     def stop(self) -> None:
         """Remove every container, then stop the service by its pid and remove its folder."""
-        if self.process and self.process.poll() is None:
-            ids = self.docker("ps", "-aq").stdout.decode().split()
-
-            if ids:
-                self.docker("rm", "-f", *ids)
-
-            self.process.terminate()
-            self.process.wait(timeout=60)
+        self.end()
 
         subprocess.run(["umount", "-R", str(self.root / "storage" / "overlay")],
                        capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def load(self, image: str) -> None:
-        saved = subprocess.run(["docker", "save", image], capture_output=True, check=True)
-        loaded = self.docker("load", data=saved.stdout)
-        assert loaded.returncode == 0, loaded.stderr.decode()
-
-    def status(self, name: str) -> str:
-        found = self.docker("inspect", "-f", "{{.State.Status}}", name)
-        return found.stdout.decode().strip() if found.returncode == 0 else "missing"
 
     def _answers(self) -> bool:
         if self.process and self.process.poll() is not None:

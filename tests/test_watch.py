@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RunDmux, TmuxServer
+from engines import SocketEngine
 from waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -96,19 +97,15 @@ def start_watcher(
 
 
 @dataclass
-class PrivateEngine:
+class RestartableEngine(SocketEngine):
     """A dockerd of the test's own, on its own socket, that the test may restart."""
 
     root: Path
     process: subprocess.Popen[bytes] | None = None
 
     @property
-    def host(self) -> str:
+    def unix_host(self) -> str:
         return f"unix://{self.root}/docker.sock"
-
-    def docker(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["docker", "-H", self.host, *args],
-                              capture_output=True, text=True, check=False)
 
     def start(self) -> None:
         with (self.root / "dockerd.log").open("ab") as log:
@@ -117,42 +114,26 @@ class PrivateEngine:
             self.process = subprocess.Popen(
                 ["unshare", "--net", "dockerd", "--data-root", str(self.root / "data"),
                  "--exec-root", str(self.root / "x"), "--pidfile", str(self.root / "pid"),
-                 "-H", self.host, "--bridge", "none", "--iptables=false", "--ip-masq=false",
-                 "--live-restore"],
+                 "-H", self.unix_host, "--bridge", "none", "--iptables=false",
+                 "--ip-masq=false", "--live-restore"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             )
         wait_until(lambda: self.docker("info").returncode == 0, timeout=60,
                    what="the private dockerd to answer")
 
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=60)
-
     def restart(self) -> None:
-        self.stop()
+        self.end(remove_containers=False)  # live-restore keeps them running across it
         self.start()
-
-    def load(self, image: str) -> None:
-        saved = subprocess.run(["docker", "save", image], capture_output=True, check=True)
-        subprocess.run(["docker", "-H", self.host, "load"], input=saved.stdout,
-                       capture_output=True, check=True)
-
-    def status(self, name: str) -> str:
-        return self.docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip()
 
 
 @pytest.fixture
-def private_engine(docker_engine: None) -> Iterator[PrivateEngine]:
-    engine = PrivateEngine(Path(tempfile.mkdtemp(prefix="dmuxd-", dir="/tmp")))
+def private_engine(docker_engine: None) -> Iterator[RestartableEngine]:
+    engine = RestartableEngine(Path(tempfile.mkdtemp(prefix="dmuxd-", dir="/tmp")))
     engine.start()
     try:
         yield engine
     finally:
-        ids = engine.docker("ps", "-aq").stdout.split()
-        if ids:
-            engine.docker("rm", "-f", *ids)
-        engine.stop()
+        engine.end()
         shutil.rmtree(engine.root, ignore_errors=True)
 
 
@@ -458,13 +439,13 @@ def test_start_all_opens_a_tiled_window_and_says_which_pane(
 @pytest.mark.timeout(180)
 def test_engine_restart_is_survived(
     tmux_server: TmuxServer, run_dmux: RunDmux, main_pane: str, test_image: str,
-    start_watcher: Callable[[], RunningWatcher], private_engine: PrivateEngine,
+    start_watcher: Callable[[], RunningWatcher], private_engine: RestartableEngine,
 ) -> None:
     private_engine.load(test_image)
-    os.environ["DOCKER_HOST"] = private_engine.host  # for the watcher and dmux alike
+    os.environ["DOCKER_HOST"] = private_engine.unix_host  # for the watcher and dmux alike
     try:
         watcher = start_watcher()
-        env = {"DOCKER_HOST": private_engine.host}
+        env = {"DOCKER_HOST": private_engine.unix_host}
         first = run_dmux("init", "-i", test_image, "--", "sh", "-c", LOOP, pane=main_pane, env=env)
         assert first.returncode == 0, first.stderr
 
